@@ -1,0 +1,64 @@
+"""Writes of the case read model: the case row, its timeline and its notification outbox.
+
+Each write is idempotent: timeline and outbox rows are keyed by the workflow's event
+sequence, and the case row only moves forward (`last_seq`), so retries and out-of-order
+completions never duplicate or regress anything.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from core.models import Case, NotificationRow, TimelineEntry
+from core.types import CaseView, RecordRequest
+
+
+def _case_row(view: CaseView) -> dict:
+    return {
+        "case_id": view.case_id,
+        "status": view.status.value,
+        "item_code": view.item_code,
+        "item_name": view.item_name,
+        "item_version": view.item_version,
+        "departments": view.departments,
+        "lead_department": view.lead_department,
+        "applicant_username": view.applicant_username,
+        "channel": view.channel.value,
+        "district": view.district,
+        "submitted_at": view.submitted_at,
+        "accepted_at": view.accepted_at,
+        "decided_at": view.decided_at,
+        "acceptance_deadline": view.acceptance_deadline,
+        "completion_deadline": view.completion_deadline,
+        "overdue": view.overdue,
+        "view": view.model_dump(mode="json"),
+        "last_seq": view.last_seq,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+class CaseRecordActivities:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    async def record_case(self, req: RecordRequest) -> None:
+        row = _case_row(req.view)
+        upsert = insert(Case).values(**row)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["case_id"],
+            set_={k: upsert.excluded[k] for k in row if k != "case_id"},
+            where=Case.last_seq <= upsert.excluded.last_seq,
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(upsert)
+            if req.events:
+                events = [{"case_id": req.view.case_id, **e.model_dump()} for e in req.events]
+                await conn.execute(insert(TimelineEntry).values(events).on_conflict_do_nothing())
+            if req.notifications:
+                notes = [{**n.model_dump(exclude={"at"}), "created_at": n.at} for n in req.notifications]
+                await conn.execute(insert(NotificationRow).values(notes).on_conflict_do_nothing())

@@ -1,0 +1,53 @@
+"""Department review tasks (部门审查): an inbox row per task, completed asynchronously.
+
+The activity stores its task token beside the inbox row and returns without a result;
+the department's `POST /tasks/{id}/complete` completes it through the Temporal client.
+The token never leaves the server.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from core.models import ReviewTaskRow
+from core.types import ReviewTask, TaskResult, TaskStatus
+
+
+class ReviewActivities:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    async def department_review(self, task: ReviewTask) -> TaskResult:
+        token = activity.info().task_token
+        row = insert(ReviewTaskRow).values(
+            **task.model_dump(),
+            status=TaskStatus.PENDING.value,
+            opinion="",
+            task_token=token,
+            created_at=datetime.now(UTC),
+        )
+        # A retried attempt gets a new token; only a still-pending task may take it.
+        row = row.on_conflict_do_update(
+            index_elements=["task_id"],
+            set_={"task_token": token},
+            where=ReviewTaskRow.status == TaskStatus.PENDING.value,
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(row)
+        activity.raise_complete_async()
+
+    @activity.defn
+    async def cancel_open_tasks(self, case_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(ReviewTaskRow)
+                .where(ReviewTaskRow.case_id == case_id)
+                .where(ReviewTaskRow.status == TaskStatus.PENDING.value)
+                .values(status=TaskStatus.CANCELLED.value, completed_at=datetime.now(UTC))
+            )

@@ -1,0 +1,75 @@
+"""Request dependencies: settings, database, Temporal client and the authenticated principal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api.errors import ApiError, forbidden
+from core.config import Settings
+from core.security import Principal, read_token
+from core.temporal import connect
+from core.types import Role
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+class Services:
+    """Process-wide handles, created at start-up and closed at shut-down."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def temporal(self) -> Client:
+        # Connect lazily so the API starts (and /healthz answers) while Temporal is down.
+        async with self._lock:
+            if self._client is None:
+                self._client = await connect(self.settings)
+            return self._client
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def settings(svc: Services = Depends(services)) -> Settings:
+    return svc.settings
+
+
+async def session(svc: Services = Depends(services)) -> AsyncIterator[AsyncSession]:
+    async with AsyncSession(svc.engine, expire_on_commit=False) as s:
+        yield s
+
+
+async def temporal(svc: Services = Depends(services)) -> Client:
+    try:
+        return await svc.temporal()
+    except RuntimeError as exc:
+        raise ApiError(503, "workflow_engine_unavailable", "办件引擎暂不可用，请稍后重试") from exc
+
+
+def current_principal(token: str | None = Depends(oauth2), cfg: Settings = Depends(settings)) -> Principal:
+    principal = read_token(token, cfg.jwt_secret) if token else None
+    if principal is None:
+        raise ApiError(401, "unauthenticated", "登录已失效或未登录，请重新登录")
+    return principal
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+    allowed = frozenset(roles)
+
+    def check(principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.role not in allowed:
+            raise forbidden("当前角色无权执行此操作", "role_not_allowed")
+        return principal
+
+    return check

@@ -1,0 +1,70 @@
+"""JSON errors: `{"code": machine-readable, "message": Chinese for the clerk, "detail": ...}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.types import CaseErrorCode
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.detail = status, code, message, detail
+
+
+def not_found(what: str, code: str) -> ApiError:
+    return ApiError(404, code, f"{what}不存在")
+
+
+def forbidden(message: str = "无权访问该资源", code: str = "forbidden") -> ApiError:
+    return ApiError(403, code, message)
+
+
+CASE_ERROR_STATUS: dict[str, int] = {
+    CaseErrorCode.INVALID_STATE: 409,
+    CaseErrorCode.SIGNATURE_LIMIT: 409,
+    CaseErrorCode.WRONG_SIGNER: 409,
+    CaseErrorCode.ALREADY_RATED: 409,
+    CaseErrorCode.WRONG_DEPARTMENT: 403,
+    CaseErrorCode.UNLISTED_MATERIAL: 422,
+    CaseErrorCode.MISSING_MATERIALS: 422,
+}
+
+_HTTP_MESSAGES = {
+    401: ("unauthenticated", "请先登录"),
+    403: ("forbidden", "无权访问该资源"),
+    404: ("not_found", "请求的资源不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+}
+
+
+def _body(code: str, message: str, detail: Any = None) -> dict:
+    return {"code": code, "message": message, "detail": detail}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(_body(exc.code, exc.message, exc.detail), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
+        return JSONResponse(
+            _body("validation_error", "提交的信息不完整或格式有误，请核对后重新提交", problems),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", "请求无法处理"))
+        return JSONResponse(
+            _body(code, message, exc.detail), status_code=exc.status_code, headers=exc.headers
+        )

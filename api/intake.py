@@ -1,0 +1,118 @@
+"""Case intake (收件): validate a submission, record it once, start its workflow once.
+
+The submission row (with any personal data) is written before the workflow starts, keyed
+by `(submitted_by, Idempotency-Key)`, and the workflow id derives from the case number:
+a retried or double-clicked POST finds the same case instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from api.errors import ApiError, forbidden
+from api.routers.items import load_item
+from api.schemas import CaseCreate, ItemOut
+from core.calendar import BEIJING
+from core.models import CASE_NUMBER_SEQUENCE, Account, Submission
+from core.security import Principal
+from core.types import DISTRICTS, ItemSnapshot, Role, SubmissionChannel
+
+
+def request_hash(body: CaseCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def validated_item(db: AsyncSession, body: CaseCreate) -> ItemOut:
+    item = await load_item(db, body.item_code)
+    if item is None:
+        raise ApiError(422, "unknown_item", f"事项目录中没有该事项：{body.item_code}")
+    if body.district not in DISTRICTS:
+        raise ApiError(422, "unknown_district", f"未知的办理区域：{body.district}")
+    listed = {m.code for m in item.materials}
+    unlisted = sorted(set(body.materials) - listed)
+    if unlisted:
+        raise ApiError(
+            422,
+            "unlisted_material",
+            f"材料不在本事项办事指南所列范围内：{'、'.join(unlisted)}",
+            {"unlisted": unlisted, "listed": sorted(listed)},
+        )
+    return item
+
+
+async def applicant_of(db: AsyncSession, principal: Principal, body: CaseCreate) -> str | None:
+    """The account that owns the case: the applicant themself, or whom a clerk names."""
+    if principal.role == Role.APPLICANT:
+        if body.applicant_username not in (None, principal.username):
+            raise forbidden("申请人只能为本人申报", "applicant_mismatch")
+        return principal.username
+    if principal.district and body.district != principal.district:
+        raise forbidden("只能受理本区域的办件", "district_forbidden")
+    if body.applicant_username is None:
+        if body.applicant is None:
+            raise ApiError(422, "applicant_required", "窗口代为申报时须填写申请人信息")
+        return None
+    account = await db.get(Account, body.applicant_username)
+    if account is None or account.role != Role.APPLICANT:
+        raise ApiError(422, "unknown_applicant", "申请人账号不存在")
+    return account.username
+
+
+def default_channel(principal: Principal, body: CaseCreate) -> SubmissionChannel:
+    if body.channel is not None:
+        return body.channel
+    return SubmissionChannel.ONLINE if principal.role == Role.APPLICANT else SubmissionChannel.WINDOW
+
+
+async def _new_case_id(db: AsyncSession) -> str:
+    seq = await db.scalar(text(f"SELECT nextval('{CASE_NUMBER_SEQUENCE}')"))
+    return f"BJ{datetime.now(BEIJING):%Y%m%d}{seq:06d}"
+
+
+async def record_submission(db: AsyncSession, principal: Principal, body: CaseCreate, key: str | None) -> str:
+    """Insert the submission once; return its case id (the existing one for a retry)."""
+    digest = request_hash(body)
+    if key is not None:
+        existing = await _by_key(db, principal.username, key)
+        if existing is not None:
+            return _same_request(existing, digest)
+    case_id = await _new_case_id(db)
+    row = insert(Submission).values(
+        case_id=case_id,
+        idempotency_key=key,
+        submitted_by=principal.username,
+        request_hash=digest,
+        applicant=body.applicant.model_dump() if body.applicant else {},
+        form=body.form,
+        created_at=datetime.now(UTC),
+    )
+    inserted = await db.execute(row.on_conflict_do_nothing().returning(Submission.case_id))
+    await db.commit()
+    if inserted.first() is None:  # a concurrent request with the same key won the race
+        existing = await _by_key(db, principal.username, key)
+        assert existing is not None
+        return _same_request(existing, digest)
+    return case_id
+
+
+async def _by_key(db: AsyncSession, username: str, key: str | None) -> Submission | None:
+    query = select(Submission).where(Submission.submitted_by == username, Submission.idempotency_key == key)
+    return (await db.exec(query)).first()
+
+
+def _same_request(existing: Submission, digest: str) -> str:
+    if existing.request_hash != digest:
+        raise ApiError(422, "idempotency_key_reused", "该幂等键已用于另一份不同的申报，请勿重复使用")
+    return existing.case_id
+
+
+def snapshot(item: ItemOut) -> ItemSnapshot:
+    return ItemSnapshot(**item.model_dump())

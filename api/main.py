@@ -1,0 +1,44 @@
+"""The FastAPI application: `uvicorn api.main:app` (reads DATABASE_URL, TEMPORAL_ADDRESS)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.deps import Services
+from api.routers import auth, cases, health, items, notifications, tasks
+from core.config import Settings
+from core.db import make_engine
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    cfg = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not cfg.database_url:
+            raise RuntimeError("DATABASE_URL is not set")
+        engine = make_engine(cfg.database_url)
+        app.state.services = Services(cfg, engine)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="北京市政务服务标准化办件平台 API",
+        version="0.1.0",
+        description="Cases from submission to rating, run as durable Temporal workflows.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    for module in (auth, items, cases, tasks, notifications):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app
+
+
+app = create_app() if __name__ != "__main__" else None

@@ -1,0 +1,52 @@
+"""Authentication: OAuth2 password login → expiring bearer token."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from api.deps import current_principal, session, settings
+from api.errors import ApiError
+from api.schemas import MeOut, TokenOut
+from core.config import Settings
+from core.models import Account
+from core.security import Principal, issue_token, verify_password
+from core.types import Role
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/token", response_model=TokenOut)
+async def login(
+    form: OAuth2PasswordRequestForm = Depends(),
+    db: AsyncSession = Depends(session),
+    cfg: Settings = Depends(settings),
+) -> TokenOut:
+    account = await db.get(Account, form.username)
+    if account is None or not verify_password(account.password_hash, form.password):
+        raise ApiError(401, "invalid_credentials", "用户名或密码错误")
+    principal = Principal(
+        username=account.username,
+        role=Role(account.role),
+        department=account.department,
+        district=account.district,
+    )
+    ttl = timedelta(minutes=cfg.token_ttl_minutes)
+    return TokenOut(
+        access_token=issue_token(principal, cfg.jwt_secret, ttl),
+        expires_in=int(ttl.total_seconds()),
+        role=account.role,
+        department=account.department,
+        district=account.district,
+    )
+
+
+@router.get("/me", response_model=MeOut)
+async def me(principal: Principal = Depends(current_principal), db: AsyncSession = Depends(session)) -> MeOut:
+    account = await db.get(Account, principal.username)
+    if account is None:
+        raise ApiError(401, "unauthenticated", "账号不存在，请重新登录")
+    return MeOut(**account.model_dump(exclude={"password_hash"}))

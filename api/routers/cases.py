@@ -1,0 +1,221 @@
+"""Cases (办件): submission, the live view, lists, and every action on a case."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from sqlalchemy import func, update
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api import intake
+from api.deps import current_principal, require_roles, session, settings, temporal
+from api.errors import ApiError, not_found
+from api.policy import CaseAction, case_scope, ensure_can_act, ensure_can_view
+from api.schemas import (
+    AcceptanceIn,
+    CaseCreate,
+    CaseOut,
+    CasePage,
+    CaseSummary,
+    DeliveryIn,
+    RatingIn,
+    SignatureIn,
+    SupplementIn,
+    TimelineOut,
+    WithdrawIn,
+)
+from api.workflow_calls import send_update, start_case
+from core.config import Settings
+from core.models import Case, Submission, TimelineEntry
+from core.security import Principal
+from core.types import (
+    STATUS_LABELS,
+    AcceptanceRequest,
+    CaseInput,
+    CaseStatus,
+    CaseView,
+    DeliveryMethod,
+    DeliveryRequest,
+    RatingRequest,
+    Role,
+    SignatureRequest,
+    SupplementRequest,
+    WithdrawRequest,
+)
+from workflows.case import CaseWorkflow
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+Db = Annotated[AsyncSession, Depends(session)]
+Temporal = Annotated[Client, Depends(temporal)]
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+@router.post("", status_code=201, response_model=CaseOut)
+async def submit_case(
+    body: CaseCreate,
+    db: Db,
+    client: Temporal,
+    cfg: Annotated[Settings, Depends(settings)],
+    principal: Annotated[Principal, Depends(require_roles(Role.APPLICANT, Role.CLERK))],
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> CaseOut:
+    item = await intake.validated_item(db, body)
+    applicant = await intake.applicant_of(db, principal, body)
+    case_id = await intake.record_submission(db, principal, body, idempotency_key)
+    inp = CaseInput(
+        case_id=case_id,
+        item=intake.snapshot(item),
+        applicant_username=applicant,
+        channel=intake.default_channel(principal, body),
+        district=body.district,
+        materials=sorted(set(body.materials)),
+        submitted_by=principal.actor(),
+        rating_window_days=cfg.rating_window_days,
+    )
+    view = await start_case(client, cfg.task_queue, inp)
+    if view is None:  # a retry of a case whose workflow has already ended
+        return await _case_out(db, await _load(db, case_id))
+    return CaseOut.of(view)
+
+
+@router.get("", response_model=CasePage)
+async def list_cases(
+    db: Db,
+    principal: Caller,
+    status: CaseStatus | None = None,
+    item_code: str | None = None,
+    department: str | None = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CasePage:
+    conditions = [case_scope(principal)]
+    if status is not None:
+        conditions.append(Case.status == status.value)
+    if item_code is not None:
+        conditions.append(Case.item_code == item_code)
+    if department is not None:
+        conditions.append(Case.departments.any(department))
+    if overdue is not None:
+        conditions.append(Case.overdue == overdue)
+    total = (await db.exec(select(func.count()).select_from(Case).where(*conditions))).one()
+    query = (
+        select(Case)
+        .where(*conditions)
+        .order_by(Case.submitted_at.desc(), Case.case_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await db.exec(query)).all()
+    return CasePage(items=[_summary(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{case_id}", response_model=CaseOut)
+async def get_case(case_id: str, db: Db, principal: Caller) -> CaseOut:
+    case = await _load(db, case_id)
+    ensure_can_view(principal, case)
+    return await _case_out(db, case)
+
+
+@router.post("/{case_id}/acceptance", response_model=CaseOut)
+async def decide_acceptance(
+    case_id: str, body: AcceptanceIn, db: Db, client: Temporal, principal: Caller
+) -> CaseOut:
+    req = AcceptanceRequest(actor=principal.actor(), **body.model_dump())
+    return await _act(db, client, principal, case_id, CaseAction.ACCEPTANCE, req)
+
+
+@router.post("/{case_id}/supplements", response_model=CaseOut)
+async def supply_materials(
+    case_id: str, body: SupplementIn, db: Db, client: Temporal, principal: Caller
+) -> CaseOut:
+    req = SupplementRequest(actor=principal.actor(), materials=body.materials)
+    return await _act(db, client, principal, case_id, CaseAction.SUPPLEMENTS, req)
+
+
+@router.post("/{case_id}/signatures", response_model=CaseOut)
+async def sign(case_id: str, body: SignatureIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
+    req = SignatureRequest(actor=principal.actor(), **body.model_dump())
+    return await _act(db, client, principal, case_id, CaseAction.SIGNATURES, req)
+
+
+@router.post("/{case_id}/delivery", response_model=CaseOut)
+async def deliver(case_id: str, body: DeliveryIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
+    if body.method == DeliveryMethod.MAIL:
+        if not body.address:
+            raise ApiError(422, "address_required", "邮寄送达须填写收件地址")
+        case = await _load(db, case_id)
+        ensure_can_act(principal, case, CaseAction.DELIVERY)
+        # The address is personal data: it stays in PostgreSQL, never in the workflow.
+        await db.execute(
+            update(Submission).where(Submission.case_id == case_id).values(delivery_address=body.address)
+        )
+        await db.commit()
+    req = DeliveryRequest(actor=principal.actor(), method=body.method)
+    return await _act(db, client, principal, case_id, CaseAction.DELIVERY, req)
+
+
+@router.post("/{case_id}/ratings", response_model=CaseOut)
+async def rate(case_id: str, body: RatingIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
+    case = await _load(db, case_id)
+    if case.view.get("rating_level") is not None:
+        raise ApiError(409, "already_rated", "本办件已评价，一事一评，不能重复评价")
+    req = RatingRequest(actor=principal.actor(), **body.model_dump())
+    return await _act(db, client, principal, case_id, CaseAction.RATINGS, req)
+
+
+@router.post("/{case_id}/withdraw", response_model=CaseOut)
+async def withdraw(case_id: str, body: WithdrawIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
+    req = WithdrawRequest(actor=principal.actor(), reason=body.reason)
+    return await _act(db, client, principal, case_id, CaseAction.WITHDRAW, req)
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+_UPDATES = {
+    CaseAction.ACCEPTANCE: CaseWorkflow.decide_acceptance,
+    CaseAction.SUPPLEMENTS: CaseWorkflow.supply_materials,
+    CaseAction.SIGNATURES: CaseWorkflow.sign,
+    CaseAction.DELIVERY: CaseWorkflow.deliver,
+    CaseAction.RATINGS: CaseWorkflow.rate,
+    CaseAction.WITHDRAW: CaseWorkflow.withdraw,
+}
+
+
+async def _act(
+    db: AsyncSession,
+    client: Client,
+    principal: Principal,
+    case_id: str,
+    action: CaseAction,
+    request: Any,
+) -> CaseOut:
+    case = await _load(db, case_id)
+    ensure_can_act(principal, case, action)
+    view = await send_update(client, case_id, _UPDATES[action], request)
+    return CaseOut.of(view)
+
+
+async def _load(db: AsyncSession, case_id: str) -> Case:
+    case = await db.get(Case, case_id)
+    if case is None:
+        raise not_found("办件", "case_not_found")
+    return case
+
+
+async def _case_out(db: AsyncSession, case: Case) -> CaseOut:
+    query = select(TimelineEntry).where(TimelineEntry.case_id == case.case_id)
+    rows = (await db.exec(query.order_by(TimelineEntry.seq))).all()
+    timeline = [TimelineOut.model_validate(r, from_attributes=True) for r in rows]
+    return CaseOut.of(CaseView.model_validate(case.view), timeline)
+
+
+def _summary(case: Case) -> CaseSummary:
+    return CaseSummary(
+        **case.model_dump(include=set(CaseSummary.model_fields) - {"status_label"}),
+        status_label=STATUS_LABELS[CaseStatus(case.status)],
+    )

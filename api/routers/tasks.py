@@ -1,0 +1,82 @@
+"""Department inboxes (部门待办): list review tasks and complete them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import current_principal, require_roles, session, temporal
+from api.errors import ApiError, forbidden, not_found
+from api.schemas import TaskComplete, TaskOut
+from core.models import ReviewTaskRow
+from core.security import Principal
+from core.types import DEPARTMENT_ROLES, Role, TaskResult, TaskStatus
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+Db = Annotated[AsyncSession, Depends(session)]
+DepartmentCaller = Annotated[Principal, Depends(require_roles(*DEPARTMENT_ROLES))]
+
+
+@router.get("", response_model=list[TaskOut])
+async def list_tasks(
+    db: Db,
+    principal: Annotated[Principal, Depends(current_principal)],
+    department: str | None = None,
+    status: TaskStatus | None = None,
+) -> list[TaskOut]:
+    if principal.role in DEPARTMENT_ROLES:
+        if department not in (None, principal.department):
+            raise forbidden("只能查看本部门的待办", "department_forbidden")
+        department = principal.department
+    elif principal.role not in (Role.SUPERVISOR, Role.OPERATOR):
+        raise forbidden("当前角色无权查看部门待办", "role_not_allowed")
+    query = select(ReviewTaskRow)
+    if department is not None:
+        query = query.where(ReviewTaskRow.department == department)
+    if status is not None:
+        query = query.where(ReviewTaskRow.status == status.value)
+    rows = (await db.exec(query.order_by(ReviewTaskRow.created_at).limit(500))).all()
+    return [TaskOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post("/{task_id}/complete", response_model=TaskOut)
+async def complete_task(
+    task_id: str,
+    body: TaskComplete,
+    db: Db,
+    client: Annotated[Client, Depends(temporal)],
+    principal: DepartmentCaller,
+) -> TaskOut:
+    # The row lock makes a double click wait, then see the task already completed.
+    query = select(ReviewTaskRow).where(ReviewTaskRow.task_id == task_id).with_for_update()
+    task = (await db.exec(query)).first()
+    if task is None:
+        raise not_found("待办任务", "task_not_found")
+    if task.department != principal.department:
+        raise ApiError(403, "wrong_department", "该任务不属于本部门")
+    if task.status != TaskStatus.PENDING:
+        raise ApiError(409, "task_not_open", "该任务已办理或已取消，不能重复办理")
+    result = TaskResult(outcome=body.outcome, opinion=body.opinion, completed_by=principal.username)
+    try:
+        await client.get_async_activity_handle(task_token=task.task_token).complete(result)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise ApiError(503, "workflow_engine_unavailable", "办件引擎暂不可用，请稍后重试") from exc
+        task.status = TaskStatus.CANCELLED.value
+        await db.commit()
+        raise ApiError(409, "task_not_open", "该任务已取消，不能办理") from exc
+    task.status = TaskStatus.COMPLETED.value
+    task.outcome = body.outcome.value
+    task.opinion = body.opinion
+    task.completed_by = principal.username
+    task.completed_at = datetime.now(UTC)
+    db.add(task)
+    await db.commit()
+    return TaskOut.model_validate(task, from_attributes=True)

@@ -1,0 +1,192 @@
+"""Request and response bodies of the REST API. Unknown fields are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.types import (
+    STATUS_LABELS,
+    AcceptanceDecision,
+    CaseStatus,
+    CaseView,
+    DeliveryMethod,
+    MaterialRef,
+    RatingChannel,
+    SignatureMode,
+    SignDecision,
+    SubmissionChannel,
+    TaskOutcome,
+    TaskStatus,
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- auth ----------------------------------------------------------------------------------
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    role: str
+    department: str | None
+    district: str | None
+
+
+class MeOut(BaseModel):
+    username: str
+    role: str
+    department: str | None
+    district: str | None
+    display_name: str
+
+
+# ---- catalogue -------------------------------------------------------------------------------
+
+
+class DepartmentOut(BaseModel):
+    code: str
+    name: str
+
+
+class ItemOut(BaseModel):
+    code: str
+    name: str
+    version: int
+    departments: list[DepartmentOut]
+    materials: list[MaterialRef]
+    signature_mode: SignatureMode
+    legal_time_limit_days: int
+    promised_time_limit_days: int
+
+
+# ---- cases -----------------------------------------------------------------------------------
+
+
+class ApplicantData(Strict):
+    """Personal data of a walk-in applicant; kept in PostgreSQL only, never in Temporal."""
+
+    name: str = Field(min_length=1, max_length=100)
+    id_number: str | None = Field(default=None, max_length=32)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class CaseCreate(Strict):
+    item_code: str = Field(min_length=1, max_length=64)
+    form: dict[str, Any] = Field(default_factory=dict)
+    materials: list[str] = Field(default_factory=list, max_length=100)
+    channel: SubmissionChannel | None = None
+    district: str = Field(min_length=1, max_length=32)
+    applicant: ApplicantData | None = None
+    applicant_username: str | None = Field(default=None, max_length=64)
+
+
+class AcceptanceIn(Strict):
+    decision: AcceptanceDecision
+    reason: str = Field(default="", max_length=1000)
+    missing_materials: list[str] = Field(default_factory=list, max_length=100)
+
+
+class SupplementIn(Strict):
+    materials: list[str] = Field(min_length=1, max_length=100)
+
+
+class SignatureIn(Strict):
+    decision: SignDecision
+    opinion: str = Field(default="", max_length=2000)
+
+
+class DeliveryIn(Strict):
+    method: DeliveryMethod
+    address: str | None = Field(default=None, max_length=500)
+
+
+class RatingIn(Strict):
+    level: int = Field(ge=1, le=5)
+    channel: RatingChannel
+    comment: str = Field(default="", max_length=2000)
+
+
+class WithdrawIn(Strict):
+    reason: str = Field(default="", max_length=1000)
+
+
+class TimelineOut(BaseModel):
+    seq: int
+    at: datetime
+    event: str
+    actor: str
+    role: str
+    message: str
+    detail: dict[str, Any]
+
+
+class CaseOut(CaseView):
+    status_label: str = ""
+    timeline: list[TimelineOut] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, view: CaseView, timeline: list[TimelineOut] | None = None) -> CaseOut:
+        return cls(
+            **view.model_dump(),
+            status_label=STATUS_LABELS[view.status],
+            timeline=timeline or [],
+        )
+
+
+class CaseSummary(BaseModel):
+    case_id: str
+    status: CaseStatus
+    status_label: str
+    item_code: str
+    item_name: str
+    lead_department: str
+    departments: list[str]
+    district: str
+    applicant_username: str | None
+    submitted_at: datetime
+    acceptance_deadline: datetime | None
+    completion_deadline: datetime | None
+    overdue: bool
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---- tasks -----------------------------------------------------------------------------------
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    case_id: str
+    department: str
+    item_code: str
+    item_name: str
+    status: TaskStatus
+    outcome: TaskOutcome | None
+    opinion: str
+    completed_by: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class TaskComplete(Strict):
+    outcome: TaskOutcome
+    opinion: str = Field(default="", max_length=2000)
+
+
+class NotificationOut(BaseModel):
+    notification_id: str
+    case_id: str
+    message: str
+    created_at: datetime

@@ -1,0 +1,148 @@
+"""PostgreSQL read model and reference data (sqlmodel tables).
+
+The schema itself is owned by the Alembic migrations in `migrations/`; a test checks that
+these models and the migrations agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import Field, SQLModel
+
+
+def _tz(**kw) -> Column:
+    return Column(DateTime(timezone=True), **kw)
+
+
+class Department(SQLModel, table=True):
+    """政府部门."""
+
+    __tablename__ = "departments"
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+
+
+class ServiceItem(SQLModel, table=True):
+    """A catalogue service item (政务服务事项); departments[0] leads and signs."""
+
+    __tablename__ = "service_items"
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    version: int = 1
+    departments: list[str] = Field(sa_column=Column(JSONB, nullable=False))
+    materials: list[dict] = Field(sa_column=Column(JSONB, nullable=False))
+    signature_mode: str = Field(max_length=16)
+    legal_time_limit_days: int
+    promised_time_limit_days: int
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+    username: str = Field(primary_key=True, max_length=64)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16)
+    department: str | None = Field(default=None, max_length=32)
+    district: str | None = Field(default=None, max_length=32)
+    display_name: str = Field(max_length=100)
+
+
+class Submission(SQLModel, table=True):
+    """The intake record of a case: what was handed in, including personal data.
+
+    It never enters Temporal; `(submitted_by, idempotency_key)` makes a retried POST find
+    the case it already created.
+    """
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("submitted_by", "idempotency_key"),)
+    case_id: str = Field(primary_key=True, max_length=32)
+    idempotency_key: str | None = Field(default=None, max_length=128)
+    submitted_by: str = Field(max_length=64)
+    request_hash: str = Field(max_length=64)
+    applicant: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    form: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    delivery_address: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
+class Case(SQLModel, table=True):
+    """办件: the read-model row of a case, written only by workflow activities."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_status", "status"),
+        Index("ix_cases_item_code", "item_code"),
+        Index("ix_cases_applicant", "applicant_username"),
+        Index("ix_cases_departments", "departments", postgresql_using="gin"),
+        Index("ix_cases_submitted_at", "submitted_at"),
+    )
+    case_id: str = Field(primary_key=True, max_length=32)
+    status: str = Field(max_length=32)
+    item_code: str = Field(max_length=64)
+    item_name: str = Field(max_length=200)
+    item_version: int
+    departments: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    lead_department: str = Field(max_length=32)
+    applicant_username: str | None = Field(default=None, max_length=64)
+    channel: str = Field(max_length=16)
+    district: str = Field(max_length=32)
+    submitted_at: datetime = Field(sa_column=_tz(nullable=False))
+    accepted_at: datetime | None = Field(default=None, sa_column=_tz())
+    decided_at: datetime | None = Field(default=None, sa_column=_tz())
+    acceptance_deadline: datetime | None = Field(default=None, sa_column=_tz())
+    completion_deadline: datetime | None = Field(default=None, sa_column=_tz())
+    overdue: bool = False
+    view: dict = Field(sa_column=Column(JSONB, nullable=False))
+    last_seq: int = 0
+    updated_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
+class TimelineEntry(SQLModel, table=True):
+    __tablename__ = "case_timeline"
+    case_id: str = Field(primary_key=True, max_length=32)
+    seq: int = Field(primary_key=True)
+    at: datetime = Field(sa_column=_tz(nullable=False))
+    event: str = Field(max_length=64)
+    actor: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    message: str
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+
+
+class ReviewTaskRow(SQLModel, table=True):
+    """A department inbox entry. The Temporal task token stays here, never in a response."""
+
+    __tablename__ = "review_tasks"
+    __table_args__ = (Index("ix_review_tasks_department_status", "department", "status"),)
+    task_id: str = Field(primary_key=True, max_length=40)
+    case_id: str = Field(max_length=32, index=True)
+    department: str = Field(max_length=32)
+    item_code: str = Field(max_length=64)
+    item_name: str = Field(max_length=200)
+    status: str = Field(max_length=16)
+    outcome: str | None = Field(default=None, max_length=8)
+    opinion: str = ""
+    completed_by: str | None = Field(default=None, max_length=64)
+    task_token: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=_tz())
+
+
+class NotificationRow(SQLModel, table=True):
+    """Notification outbox (全过程实时告知); a sender marks `sent_at`."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_recipient", "recipient", "created_at"),)
+    notification_id: str = Field(primary_key=True, max_length=80)
+    case_id: str = Field(max_length=32)
+    recipient: str = Field(max_length=64)
+    message: str
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_tz())
+
+
+# Created by the migrations; case numbers are drawn from it.
+CASE_NUMBER_SEQUENCE = "case_number_seq"

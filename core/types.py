@@ -1,0 +1,343 @@
+"""Shared vocabulary: enums, workflow inputs and messages, and the case's live view.
+
+Everything that crosses the Temporal boundary is a pydantic model here, so the API, the
+workflows and the activities agree on one shape. No personal data (ID numbers, phones,
+names, addresses) ever goes into these messages: it stays in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+from pydantic import BaseModel, Field
+
+# 北京市各区 (the districts whose centres the demo serves)
+DISTRICTS: dict[str, str] = {
+    "chaoyang": "朝阳区",
+    "haidian": "海淀区",
+    "dongcheng": "东城区",
+    "xicheng": "西城区",
+    "daxing": "大兴区",
+    "mentougou": "门头沟区",
+    "miyun": "密云区",
+}
+
+
+class CaseStatus(StrEnum):
+    SUBMITTED = "submitted"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    REJECTED = "rejected"
+    UNDER_REVIEW = "under_review"
+    AWAITING_SIGNATURE = "awaiting_signature"
+    APPROVED = "approved"
+    DENIED = "denied"
+    DELIVERED = "delivered"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+
+STATUS_LABELS: dict[CaseStatus, str] = {
+    CaseStatus.SUBMITTED: "待受理",
+    CaseStatus.SUPPLEMENT_REQUESTED: "待补正",
+    CaseStatus.REJECTED: "不予受理",
+    CaseStatus.UNDER_REVIEW: "审查中",
+    CaseStatus.AWAITING_SIGNATURE: "待签批",
+    CaseStatus.APPROVED: "准予许可",
+    CaseStatus.DENIED: "不予许可",
+    CaseStatus.DELIVERED: "已送达",
+    CaseStatus.CLOSED: "已办结",
+    CaseStatus.WITHDRAWN: "已撤回",
+}
+
+WITHDRAWABLE = frozenset(
+    {
+        CaseStatus.SUBMITTED,
+        CaseStatus.SUPPLEMENT_REQUESTED,
+        CaseStatus.UNDER_REVIEW,
+        CaseStatus.AWAITING_SIGNATURE,
+    }
+)
+
+
+class Role(StrEnum):
+    APPLICANT = "applicant"
+    CLERK = "clerk"
+    DEPARTMENT = "department"
+    HANDLER = "handler"
+    CHIEF = "chief"
+    SUPERVISOR = "supervisor"
+    OPERATOR = "operator"
+
+
+DEPARTMENT_ROLES = frozenset({Role.DEPARTMENT, Role.HANDLER, Role.CHIEF})
+
+
+class SignatureMode(StrEnum):
+    """签一次 / 签两次 / 集体决策."""
+
+    SIGN_ONCE = "sign_once"
+    SIGN_TWICE = "sign_twice"
+    COLLECTIVE = "collective"
+
+
+SIGNERS: dict[SignatureMode, tuple[Role, ...]] = {
+    SignatureMode.SIGN_ONCE: (Role.HANDLER,),
+    SignatureMode.SIGN_TWICE: (Role.HANDLER, Role.CHIEF),
+    # The chief records the collective body's decision; still never a third signature.
+    SignatureMode.COLLECTIVE: (Role.HANDLER, Role.CHIEF),
+}
+
+
+class SubmissionChannel(StrEnum):
+    ONLINE = "online"
+    WINDOW = "window"
+
+
+class AcceptanceDecision(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    SUPPLEMENT = "supplement"
+
+
+class SignDecision(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class TaskOutcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class DeliveryMethod(StrEnum):
+    WINDOW_PICKUP = "window_pickup"
+    MAIL = "mail"
+    ELECTRONIC = "electronic"
+
+
+class RatingChannel(StrEnum):
+    DEVICE = "device"
+    WEBSITE = "website"
+    APP = "app"
+    QR = "qr"
+    KIOSK = "kiosk"
+    PHONE = "phone"
+
+
+class RatingLevel(IntEnum):
+    VERY_DISSATISFIED = 1
+    DISSATISFIED = 2
+    BASICALLY_SATISFIED = 3
+    SATISFIED = 4
+    VERY_SATISFIED = 5
+
+
+RATING_LABELS: dict[int, str] = {
+    1: "非常不满意",
+    2: "不满意",
+    3: "基本满意",
+    4: "满意",
+    5: "非常满意",
+}
+
+
+class CaseErrorCode(StrEnum):
+    """Machine-readable refusals raised by the case workflow; the API maps them to HTTP."""
+
+    INVALID_STATE = "invalid_state"
+    SIGNATURE_LIMIT = "signature_limit_reached"
+    WRONG_SIGNER = "wrong_signer"
+    WRONG_DEPARTMENT = "wrong_department"
+    ALREADY_RATED = "already_rated"
+    UNLISTED_MATERIAL = "unlisted_material"
+    MISSING_MATERIALS = "missing_materials_required"
+
+
+# ---- messages -------------------------------------------------------------------------
+
+
+class Actor(BaseModel):
+    """Who did something, taken from the authenticated token (never from a request body)."""
+
+    username: str
+    role: Role
+    department: str | None = None
+
+
+class DepartmentRef(BaseModel):
+    code: str
+    name: str
+
+
+class MaterialRef(BaseModel):
+    code: str
+    name: str
+    required: bool = True
+
+
+class ItemSnapshot(BaseModel):
+    """The catalogue item as it stood when the case was submitted; the case keeps it."""
+
+    code: str
+    name: str
+    version: int
+    departments: list[DepartmentRef]
+    materials: list[MaterialRef]
+    signature_mode: SignatureMode
+    legal_time_limit_days: int
+    promised_time_limit_days: int
+
+    @property
+    def lead_department(self) -> str:
+        return self.departments[0].code
+
+
+class CaseInput(BaseModel):
+    case_id: str
+    item: ItemSnapshot
+    applicant_username: str | None
+    channel: SubmissionChannel
+    district: str
+    materials: list[str]
+    submitted_by: Actor
+    rating_window_days: int = 7
+
+
+class AcceptanceRequest(BaseModel):
+    actor: Actor
+    decision: AcceptanceDecision
+    reason: str = ""
+    missing_materials: list[str] = Field(default_factory=list)
+
+
+class SupplementRequest(BaseModel):
+    actor: Actor
+    materials: list[str]
+
+
+class SignatureRequest(BaseModel):
+    actor: Actor
+    decision: SignDecision
+    opinion: str = ""
+
+
+class DeliveryRequest(BaseModel):
+    actor: Actor
+    method: DeliveryMethod
+
+
+class RatingRequest(BaseModel):
+    actor: Actor
+    level: int = Field(ge=1, le=5)
+    channel: RatingChannel
+    comment: str = ""
+
+
+class WithdrawRequest(BaseModel):
+    actor: Actor
+    reason: str = ""
+
+
+class ReviewTask(BaseModel):
+    """A department's review task (部门审查), completed asynchronously through the API."""
+
+    task_id: str
+    case_id: str
+    department: str
+    item_code: str
+    item_name: str
+
+
+class TaskResult(BaseModel):
+    outcome: TaskOutcome
+    opinion: str = ""
+    completed_by: str
+
+
+class DeadlineRequest(BaseModel):
+    start: datetime
+    working_days: int
+
+
+class TaskView(BaseModel):
+    task_id: str
+    department: str
+    status: TaskStatus
+    outcome: TaskOutcome | None = None
+    opinion: str = ""
+    completed_by: str | None = None
+
+
+class SignatureView(BaseModel):
+    signer: str
+    role: Role
+    decision: SignDecision
+    opinion: str
+    at: datetime
+
+
+class CaseEvent(BaseModel):
+    """One timeline entry; `seq` makes re-recording it idempotent."""
+
+    seq: int
+    at: datetime
+    event: str
+    actor: str
+    role: str
+    message: str
+    detail: dict = Field(default_factory=dict)
+
+
+class Notification(BaseModel):
+    """An outbox entry for the applicant or a supervisor (全过程实时告知)."""
+
+    notification_id: str
+    case_id: str
+    recipient: str
+    message: str
+    at: datetime
+
+
+class CaseView(BaseModel):
+    """The live state of a case, as the workflow sees it."""
+
+    case_id: str
+    status: CaseStatus
+    item_code: str
+    item_name: str
+    item_version: int
+    departments: list[str]
+    lead_department: str
+    signature_mode: SignatureMode
+    applicant_username: str | None
+    channel: SubmissionChannel
+    district: str
+    materials: list[str]
+    missing_materials: list[str] = Field(default_factory=list)
+    submitted_at: datetime
+    accepted_at: datetime | None = None
+    decided_at: datetime | None = None
+    acceptance_deadline: datetime | None = None
+    completion_deadline: datetime | None = None
+    overdue: bool = False
+    decision_reason: str = ""
+    tasks: list[TaskView] = Field(default_factory=list)
+    signatures: list[SignatureView] = Field(default_factory=list)
+    delivery_method: DeliveryMethod | None = None
+    rating_level: int | None = None
+    last_seq: int = 0
+
+
+class RecordRequest(BaseModel):
+    """What the workflow hands the read model: the current view plus new events."""
+
+    view: CaseView
+    events: list[CaseEvent]
+    notifications: list[Notification] = Field(default_factory=list)

@@ -1,0 +1,64 @@
+"""The Temporal worker: runs case workflows and their activities.
+
+Run on its own with `python worker.py` (reads DATABASE_URL, TEMPORAL_ADDRESS, TASK_QUEUE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.calendar import compute_deadline
+from activities.case_records import CaseRecordActivities
+from activities.review import ReviewActivities
+from core.config import Settings
+from core.db import make_engine
+from core.temporal import connect
+from workflows.case import CaseWorkflow
+
+WORKFLOWS = [CaseWorkflow]
+
+
+def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
+    records = CaseRecordActivities(engine)
+    review = ReviewActivities(engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            compute_deadline,
+            records.record_case,
+            review.department_review,
+            review.cancel_open_tasks,
+        ],
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set")
+    engine = make_engine(settings.database_url)
+    client = await connect(settings)
+    worker = build_worker(client, engine, settings.task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    # Shut down explicitly before the loop closes (avoids an abort at interpreter exit).
+    await engine.dispose()
+    logging.info("worker stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

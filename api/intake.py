@@ -94,7 +94,7 @@ async def record_submission(db: AsyncSession, principal: Principal, body: CaseCr
         form=body.form,
         created_at=datetime.now(UTC),
     )
-    inserted = await db.execute(row.on_conflict_do_nothing().returning(Submission.case_id))
+    inserted = await db.exec(row.on_conflict_do_nothing().returning(Submission.case_id))
     await db.commit()
     if inserted.first() is None:  # a concurrent request with the same key won the race
         existing = await _by_key(db, principal.username, key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.types import (
     STATUS_LABELS,
@@ -91,6 +91,14 @@ class AcceptanceIn(Strict):
     decision: AcceptanceDecision
     reason: str = Field(default="", max_length=1000)
     missing_materials: list[str] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _complete(self) -> AcceptanceIn:
+        if self.decision == AcceptanceDecision.REJECT and not self.reason.strip():
+            raise ValueError("不予受理必须说明理由 (reason is required to reject)")
+        if self.decision == AcceptanceDecision.SUPPLEMENT and not self.missing_materials:
+            raise ValueError("要求补正须一次性列明全部所缺材料 (missing_materials is required)")
+        return self
 
 
 class SupplementIn(Strict):

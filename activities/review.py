@@ -9,18 +9,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.models import ReviewTaskRow
 from core.types import ReviewTask, TaskResult, TaskStatus
 
 
 class ReviewActivities:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, client: Client) -> None:
         self._engine = engine
+        self._client = client
 
     @activity.defn
     async def department_review(self, task: ReviewTask) -> TaskResult:
@@ -44,6 +47,21 @@ class ReviewActivities:
 
     @activity.defn
     async def cancel_open_tasks(self, case_id: str) -> None:
+        """Close a withdrawn case's open tasks, in the inbox and on the Temporal server."""
+        open_tasks = (
+            select(ReviewTaskRow.task_token)
+            .where(ReviewTaskRow.case_id == case_id)
+            .where(ReviewTaskRow.status == TaskStatus.PENDING.value)
+        )
+        async with self._engine.connect() as conn:
+            tokens = list((await conn.execute(open_tasks)).scalars())
+        for token in tokens:
+            # Otherwise the server keeps the activity open until its timeout, a year away.
+            try:
+                await self._client.get_async_activity_handle(task_token=token).report_cancellation()
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(ReviewTaskRow)

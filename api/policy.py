@@ -37,7 +37,7 @@ def case_scope(principal: Principal) -> ColumnElement[bool]:
     if role == Role.APPLICANT:
         return Case.applicant_username == principal.username
     if role in DEPARTMENT_ROLES:
-        return Case.departments.any(principal.department) if principal.department else false()
+        return Case.departments.contains([principal.department]) if principal.department else false()
     if role == Role.CLERK and principal.district:
         return Case.district == principal.district
     if role in (Role.CLERK, Role.SUPERVISOR, Role.OPERATOR):

@@ -96,7 +96,9 @@ async def api_url(database_url: str, client: Client, worker: Worker) -> AsyncIte
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(200):  # uvicorn offers no start-up event to wait on
+        if server.started:
+            break
         await asyncio.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True

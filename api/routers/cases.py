@@ -99,7 +99,7 @@ async def list_cases(
     if item_code is not None:
         conditions.append(Case.item_code == item_code)
     if department is not None:
-        conditions.append(Case.departments.any(department))
+        conditions.append(Case.departments.contains([department]))
     if overdue is not None:
         conditions.append(Case.overdue == overdue)
     total = (await db.exec(select(func.count()).select_from(Case).where(*conditions))).one()
@@ -151,7 +151,7 @@ async def deliver(case_id: str, body: DeliveryIn, db: Db, client: Temporal, prin
         case = await _load(db, case_id)
         ensure_can_act(principal, case, CaseAction.DELIVERY)
         # The address is personal data: it stays in PostgreSQL, never in the workflow.
-        await db.execute(
+        await db.exec(
             update(Submission).where(Submission.case_id == case_id).values(delivery_address=body.address)
         )
         await db.commit()

@@ -8,7 +8,6 @@ import pytest
 from temporalio.client import Client
 
 from core.temporal import case_workflow_id
-from workflows.case import CaseWorkflow
 from tests.conftest import Api
 from tests.helpers import (
     SIGN_ONCE,
@@ -22,6 +21,7 @@ from tests.helpers import (
     wait_for_status,
     wait_for_tasks,
 )
+from workflows.case import CaseWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -78,7 +78,7 @@ async def test_sign_once_case_from_submission_to_rating(api: Api, client: Client
 
 
 async def _assert_visible_in_temporal(client: Client, case_id: str) -> None:
-    query = f'CaseStatus = "closed" AND ItemCode = "market-001" AND District = "chaoyang"'
+    query = 'CaseStatus = "closed" AND ItemCode = "market-001" AND District = "chaoyang"'
     for _ in range(100):  # visibility is eventually consistent
         ids = [wf.id async for wf in client.list_workflows(query)]
         if case_workflow_id(case_id) in ids:

@@ -1,0 +1,84 @@
+"""Determinism guard: recorded case histories must replay with the current workflow code.
+
+A change that would break running cases fails here. After an intended, versioned change
+(workflow.patched), record fresh histories with `RECORD_HISTORIES=1 make test`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from core.temporal import case_workflow_id
+from tests.conftest import Api
+from tests.helpers import SIGN_TWICE, accept, sign, submit, to_awaiting_signature, wait_for_tasks
+from worker import WORKFLOWS
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def _replayer() -> Replayer:
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+
+
+async def test_recorded_histories_replay() -> None:
+    files = sorted(HISTORIES.glob("*.json"))
+    assert len(files) >= 4, "recorded histories are missing"
+    for path in files:
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+async def _scenarios(api: Api) -> dict[str, str]:
+    """One case per lifecycle shape, left where each shape ends or waits."""
+    closed = await to_awaiting_signature(api)
+    await sign(api, closed, "market-handler")
+    await api.post(f"/cases/{closed}/delivery", "clerk1", {"method": "electronic"})
+    await api.post(f"/cases/{closed}/ratings", "applicant1", {"level": 5, "channel": "app"})
+
+    twice = await to_awaiting_signature(api, SIGN_TWICE)
+    await sign(api, twice, "market-handler")
+    await sign(api, twice, "market-chief")
+    await sign(api, twice, "market-chief")  # refused: leaves no trace in history
+
+    supplemented = (await submit(api, SIGN_TWICE, materials=["F01"]))["case_id"]
+    missing = {"decision": "supplement", "missing_materials": ["F02", "F03", "F04", "F05"]}
+    await api.post(f"/cases/{supplemented}/acceptance", "clerk1", missing)
+    await api.post(
+        f"/cases/{supplemented}/supplements", "applicant1", {"materials": missing["missing_materials"]}
+    )
+    await accept(api, supplemented)
+    await wait_for_tasks(api, supplemented, ["market"])
+    await api.post(f"/cases/{supplemented}/withdraw", "applicant1", {"reason": "改期办理"})
+
+    rejected = (await submit(api))["case_id"]
+    reject = {"decision": "reject", "reason": "不属于本机关职权范围"}
+    await api.post(f"/cases/{rejected}/acceptance", "clerk1", reject)
+    return {
+        "sign_once_closed": closed,
+        "sign_twice_approved": twice,
+        "supplemented_then_withdrawn": supplemented,
+        "rejected": rejected,
+    }
+
+
+async def test_fresh_histories_replay(api: Api, client: Client) -> None:
+    cases = await _scenarios(api)
+    histories = {
+        name: await client.get_workflow_handle(case_workflow_id(case_id)).fetch_history()
+        for name, case_id in cases.items()
+    }
+    for name, history in histories.items():
+        result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{name}: {result.replay_failure}"
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(exist_ok=True)
+        for name, history in histories.items():
+            (HISTORIES / f"{name}.json").write_text(history.to_json())

@@ -1,0 +1,59 @@
+"""Health, login and the catalogue, through HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Api
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_health_and_readiness(api: Api) -> None:
+    assert (await api.http.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+
+
+async def test_login_issues_a_scoped_token_and_refuses_bad_passwords(api: Api) -> None:
+    r = await api.http.post("/api/v1/auth/token", data={"username": "market-chief", "password": "demo"})
+    assert r.status_code == 200
+    assert r.json()["role"] == "chief" and r.json()["department"] == "market"
+    me = await api.get("/auth/me", "market-chief")
+    assert me.json()["display_name"] == "北京市市场监督管理局首席代表"
+
+    bad = await api.http.post("/api/v1/auth/token", data={"username": "market-chief", "password": "nope"})
+    assert bad.status_code == 401
+    assert bad.json()["code"] == "invalid_credentials"
+    forged = await api.http.get("/api/v1/cases", headers={"Authorization": "Bearer forged.jwt.x"})
+    assert forged.status_code == 401
+    assert forged.json()["message"] == "登录已失效或未登录，请重新登录"
+
+
+async def test_catalogue_lists_items_with_departments_and_materials(api: Api) -> None:
+    items = (await api.get("/items")).json()
+    assert len(items) >= 8
+    modes = {i["signature_mode"] for i in items}
+    assert modes == {"sign_once", "sign_twice", "collective"}
+    item = (await api.get("/items/market-002")).json()
+    assert item["departments"] == [{"code": "market", "name": "北京市市场监督管理局"}]
+    assert {"code": "F01", "name": "食品经营许可申请书", "required": True} in item["materials"]
+    assert item["promised_time_limit_days"] <= item["legal_time_limit_days"]
+    missing = await api.get("/items/nope-999")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "item_not_found"
+
+
+async def test_roles_outside_their_remit_are_refused(api: Api) -> None:
+    tasks = await api.get("/tasks", "applicant1")
+    assert tasks.status_code == 403
+    other_dept = await api.get("/tasks", "market-staff", params={"department": "tax"})
+    assert other_dept.status_code == 403
+    submit = await api.post("/cases", "market-handler", {"item_code": "market-001", "district": "x"})
+    assert submit.status_code == 403
+    assert submit.json()["code"] == "role_not_allowed"
+    unknown = await api.post(
+        "/cases", "applicant1", {"item_code": "market-001", "district": "chaoyang", "extra": 1}
+    )
+    assert unknown.status_code == 422

@@ -329,7 +329,7 @@ async def test_list_filters_and_paging(api: Api) -> None:
     assert bad.json()["code"] == "validation_error"
 
 
-async def test_clerk_submits_for_a_walk_in_applicant(api: Api) -> None:
+async def test_clerk_submits_for_a_walk_in_applicant(api: Api, client: Client) -> None:
     r = await api.post(
         "/cases",
         "clerk1",
@@ -343,6 +343,13 @@ async def test_clerk_submits_for_a_walk_in_applicant(api: Api) -> None:
     assert r.status_code == 201, r.text
     assert r.json()["channel"] == "window"
     assert r.json()["applicant_username"] is None
+    # Personal data stays in PostgreSQL: none of it reaches the Temporal history.
+    history = await client.get_workflow_handle(case_workflow_id(r.json()["case_id"])).fetch_history()
+    raw = b"".join(event.SerializeToString() for event in history.events)
+    assert b"hrss-001" in raw  # payloads are stored as plain JSON bytes, so a search finds them
+    for secret in ("110105199001011234", "13800000000", "王小明"):
+        assert secret.encode() not in raw
+        assert secret.encode("unicode_escape") not in raw
     elsewhere = await api.post(
         "/cases",
         "clerk1",

@@ -356,3 +356,19 @@ async def test_clerk_submits_for_a_walk_in_applicant(api: Api, client: Client) -
         {"item_code": "hrss-001", "district": "haidian", "applicant": {"name": "王小明"}},
     )
     assert elsewhere.status_code == 403
+
+
+async def test_retry_after_the_case_has_ended_returns_it_unchanged(api: Api) -> None:
+    body = {"item_code": "tax-001", "materials": ["T01", "T02"], "district": "chaoyang"}
+    headers = {"Idempotency-Key": "retry-after-end"}
+    first = await api.post("/cases", "applicant1", body, headers=headers)
+    case_id = first.json()["case_id"]
+    reject = {"decision": "reject", "reason": "重复申请"}
+    assert (await api.post(f"/cases/{case_id}/acceptance", "clerk1", reject)).status_code == 200
+    await wait_for_status(api, case_id, "rejected")
+    for _ in range(3):  # the workflow may still be finishing; every answer must be the same case
+        retry = await api.post("/cases", "applicant1", body, headers=headers)
+        assert retry.status_code == 201, retry.text
+        assert retry.json()["case_id"] == case_id
+        assert retry.json()["status"] == "rejected"
+        await asyncio.sleep(0.2)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import errors
 from api.deps import Services
 from api.routers import auth, cases, health, items, notifications, tasks
-from core.config import Settings
+from core.config import Settings, require_production_secrets
 from core.db import make_engine
 
 API_PREFIX = "/api/v1"
@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not cfg.database_url:
             raise RuntimeError("DATABASE_URL is not set")
+        require_production_secrets(cfg)
         engine = make_engine(cfg.database_url)
         app.state.services = Services(cfg, engine)
         yield

@@ -35,6 +35,12 @@ class Settings:
         )
 
 
+def require_production_secrets(settings: Settings) -> None:
+    """Outside dev, a missing or default signing secret would let anyone mint tokens."""
+    if settings.environment != "dev" and settings.jwt_secret == DEV_JWT_SECRET:
+        raise RuntimeError("JWT_SECRET must be set to a private value outside APP_ENV=dev")
+
+
 def to_async_url(url: str) -> str:
     """SQLAlchemy needs the asyncpg driver named in the scheme; pgserver hands out plain URLs."""
     for prefix in ("postgresql://", "postgres://"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.config import Settings, require_production_secrets
 from tests.conftest import Api
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -57,3 +58,10 @@ async def test_roles_outside_their_remit_are_refused(api: Api) -> None:
         "/cases", "applicant1", {"item_code": "market-001", "district": "chaoyang", "extra": 1}
     )
     assert unknown.status_code == 422
+
+
+async def test_production_refuses_the_dev_signing_secret() -> None:
+    with pytest.raises(RuntimeError, match="JWT_SECRET"):
+        require_production_secrets(Settings(environment="production"))
+    require_production_secrets(Settings(environment="production", jwt_secret="s" * 48))
+    require_production_secrets(Settings(environment="dev"))

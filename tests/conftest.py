@@ -93,7 +93,11 @@ async def api_url(database_url: str, client: Client, worker: Worker) -> AsyncIte
         rating_window_days=7,
     )
     port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    # A long keep-alive: otherwise a pooled connection idle for 5 s can be closed by the server
+    # just as the client reuses it (httpx.ReadError), a race of the test, not of the API.
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=600
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):  # uvicorn offers no start-up event to wait on

@@ -1,0 +1,43 @@
+# Developer entry points. Needs only GNU make and Python 3.11 (no Docker):
+#   make dev    the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it
+#   make test   the test suite (PYTEST_ARGS="-k lifecycle -x" to pass options)
+#   make lint   ruff check + format check
+
+PYTHON ?= $(if $(shell command -v python3.11 2>/dev/null),python3.11,python3)
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+# Re-install only when the dependencies change.
+STAMP := $(VENV)/.installed-dev
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap dev test lint format
+
+help:
+	@echo "make bootstrap  create $(VENV) and install the project with its [dev] extras"
+	@echo "make dev        run the whole stack locally (data in .data/, Ctrl-C stops it)"
+	@echo "make test       run the tests (PYTEST_ARGS=... passes options to pytest)"
+	@echo "make lint       ruff check and ruff format --check"
+	@echo "make format     ruff format and ruff check --fix"
+
+$(STAMP): pyproject.toml
+	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --quiet --upgrade pip
+	$(VENV_PYTHON) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+bootstrap: $(STAMP)
+
+dev: bootstrap
+	$(VENV_PYTHON) -m scripts.dev
+
+test: bootstrap
+	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: bootstrap
+	$(VENV_PYTHON) -m ruff check .
+	$(VENV_PYTHON) -m ruff format --check .
+
+format: bootstrap
+	$(VENV_PYTHON) -m ruff format .
+	$(VENV_PYTHON) -m ruff check --fix .

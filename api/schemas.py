@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,6 +12,7 @@ from core.types import (
     CaseStatus,
     CaseView,
     DeliveryMethod,
+    Instant,
     MaterialRef,
     RatingChannel,
     SignatureMode,
@@ -127,7 +127,7 @@ class WithdrawIn(Strict):
 
 class TimelineOut(BaseModel):
     seq: int
-    at: datetime
+    at: Instant
     event: str
     actor: str
     role: str
@@ -158,9 +158,9 @@ class CaseSummary(BaseModel):
     departments: list[str]
     district: str
     applicant_username: str | None
-    submitted_at: datetime
-    acceptance_deadline: datetime | None
-    completion_deadline: datetime | None
+    submitted_at: Instant
+    acceptance_deadline: Instant | None
+    completion_deadline: Instant | None
     overdue: bool
 
 
@@ -184,8 +184,8 @@ class TaskOut(BaseModel):
     outcome: TaskOutcome | None
     opinion: str
     completed_by: str | None
-    created_at: datetime
-    completed_at: datetime | None
+    created_at: Instant
+    completed_at: Instant | None
 
 
 class TaskComplete(Strict):
@@ -197,4 +197,4 @@ class NotificationOut(BaseModel):
     notification_id: str
     case_id: str
     message: str
-    created_at: datetime
+    created_at: Instant

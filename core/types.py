@@ -7,10 +7,20 @@ names, addresses) ever goes into these messages: it stays in PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
+
+# Beijing has kept UTC+8 without daylight saving since 1991; a fixed offset needs no tz database.
+BEIJING_OFFSET = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+# An aware instant, written out in Beijing time (+08:00) for clerks and applicants.
+Instant = Annotated[
+    datetime,
+    PlainSerializer(lambda d: d.astimezone(BEIJING_OFFSET).isoformat(), when_used="json"),
+]
 
 # 北京市各区 (the districts whose centres the demo serves)
 DISTRICTS: dict[str, str] = {
@@ -262,7 +272,7 @@ class TaskResult(BaseModel):
 
 
 class DeadlineRequest(BaseModel):
-    start: datetime
+    start: Instant
     working_days: int
 
 
@@ -280,14 +290,14 @@ class SignatureView(BaseModel):
     role: Role
     decision: SignDecision
     opinion: str
-    at: datetime
+    at: Instant
 
 
 class CaseEvent(BaseModel):
     """One timeline entry; `seq` makes re-recording it idempotent."""
 
     seq: int
-    at: datetime
+    at: Instant
     event: str
     actor: str
     role: str
@@ -302,7 +312,7 @@ class Notification(BaseModel):
     case_id: str
     recipient: str
     message: str
-    at: datetime
+    at: Instant
 
 
 class CaseView(BaseModel):
@@ -321,11 +331,11 @@ class CaseView(BaseModel):
     district: str
     materials: list[str]
     missing_materials: list[str] = Field(default_factory=list)
-    submitted_at: datetime
-    accepted_at: datetime | None = None
-    decided_at: datetime | None = None
-    acceptance_deadline: datetime | None = None
-    completion_deadline: datetime | None = None
+    submitted_at: Instant
+    accepted_at: Instant | None = None
+    decided_at: Instant | None = None
+    acceptance_deadline: Instant | None = None
+    completion_deadline: Instant | None = None
     overdue: bool = False
     decision_reason: str = ""
     tasks: list[TaskView] = Field(default_factory=list)

@@ -64,6 +64,8 @@ async def test_sign_once_case_from_submission_to_rating(api: Api, client: Client
         "closed",
     ]
     assert [e["seq"] for e in view["timeline"]] == list(range(1, len(events) + 1))
+    assert all(e["at"].endswith("+08:00") for e in view["timeline"])  # Beijing time
+    assert "北京市市场监督管理局审查通过" in view["timeline"][2]["message"]
     assert view["signatures"][0]["signer"] == "market-handler"
     assert view["rating_level"] == 5
 

@@ -191,7 +191,8 @@ class CaseWorkflow:
         task.completed_by = result.completed_by
         verdict = "通过" if result.outcome == "pass" else "不通过"
         actor = Actor(username=result.completed_by, role=Role.DEPARTMENT, department=task.department)
-        self._log("task_completed", actor, f"{task.department} 审查{verdict}：{result.opinion}")
+        department = {d.code: d.name for d in self._input.item.departments}[task.department]
+        self._log("task_completed", actor, f"{department}审查{verdict}：{result.opinion}")
         await self._record()
 
     async def _closing_phase(self) -> None:

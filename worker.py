@@ -13,27 +13,33 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.calendar import compute_deadline
+from activities.calendar import CalendarActivities, compute_deadline
 from activities.case_records import CaseRecordActivities
 from activities.review import ReviewActivities
 from core.config import Settings
 from core.db import make_engine
 from core.temporal import connect
+from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.case import CaseWorkflow
 
-WORKFLOWS = [CaseWorkflow]
+WORKFLOWS = [CaseWorkflow, CalendarChangeWorkflow]
 
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
     records = CaseRecordActivities(engine)
     review = ReviewActivities(engine, client)
+    calendar = CalendarActivities(engine, client)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[
             compute_deadline,
+            calendar.deadline,
+            calendar.affected_cases,
+            calendar.signal_calendar_changed,
             records.record_case,
+            records.escalate,
             review.department_review,
             review.cancel_open_tasks,
         ],

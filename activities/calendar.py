@@ -1,16 +1,89 @@
-"""Deadline computation, done here so workflow code never touches the calendar."""
+"""Deadlines (computed here so workflow code never touches the calendar) and the re-arming of
+running cases when operators change the calendar."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from datetime import datetime, time
 
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
-from core.calendar import add_working_days
-from core.types import DeadlineRequest
+from core.calendar import BEIJING, add_working_days, load_calendar
+from core.models import Case
+from core.temporal import case_workflow_id
+from core.types import CalendarChange, CaseStatus, DeadlineRequest, DeadlineResult, DeadlineSpec
+
+# Cases whose clocks still run: these hold armed deadline timers.
+TIMED_STATUSES = [
+    CaseStatus.SUBMITTED,
+    CaseStatus.SUPPLEMENT_REQUESTED,
+    CaseStatus.UNDER_REVIEW,
+    CaseStatus.AWAITING_SIGNATURE,
+]
+REARM_PAGE = 500
+SIGNAL_CONCURRENCY = 32
 
 
 @activity.defn
 async def compute_deadline(req: DeadlineRequest) -> datetime:
-    """End of the Nth working day after `start` (Asia/Shanghai)."""
+    """Legacy (before calendar-v2): end of the Nth working day after `start`."""
     return add_working_days(req.start, req.working_days)
+
+
+class CalendarActivities:
+    def __init__(self, engine: AsyncEngine, client: Client) -> None:
+        self._engine = engine
+        self._client = client
+
+    @activity.defn
+    async def deadline(self, spec: DeadlineSpec) -> DeadlineResult:
+        calendar = await load_calendar(self._engine)
+        paused = sum(calendar.working_days_between(p.start, p.end) for p in spec.pauses)
+        due = calendar.add_working_days(spec.start, spec.working_days + paused)
+        return DeadlineResult(
+            at=due.at,
+            warning_at=due.warning_at,
+            provisional=due.provisional,
+            paused_working_days=paused,
+        )
+
+    @activity.defn
+    async def affected_cases(self, change: CalendarChange) -> list[str]:
+        """One page (by case id) of open cases whose running deadline spans the changed dates."""
+        first = datetime.combine(change.first_day, time(0), tzinfo=BEIJING)
+        last = datetime.combine(change.last_day, time.max, tzinfo=BEIJING)
+        spans = or_(
+            and_(Case.acceptance_deadline >= first, Case.submitted_at <= last),
+            and_(Case.completion_deadline >= first, Case.accepted_at <= last),
+        )
+        query = (
+            select(Case.case_id)
+            .where(Case.status.in_([s.value for s in TIMED_STATUSES]), spans)
+            .where(Case.case_id > change.cursor)
+            .order_by(Case.case_id)
+            .limit(REARM_PAGE)
+        )
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    @activity.defn
+    async def signal_calendar_changed(self, case_ids: list[str]) -> int:
+        """Signal each case to recompute its deadlines; bounded concurrency, idempotent."""
+        gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+
+        async def one(case_id: str) -> int:
+            async with gate:
+                handle = self._client.get_workflow_handle(case_workflow_id(case_id))
+                try:
+                    await handle.signal("calendar_changed")
+                    return 1
+                except RPCError as exc:  # a case that has just ended needs no re-arming
+                    if exc.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    return 0
+
+        return sum(await asyncio.gather(*(one(c) for c in case_ids)))

@@ -13,8 +13,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from core.models import Case, NotificationRow, TimelineEntry
+from core.models import Case, Escalation, NotificationRow, TimelineEntry
 from core.types import CaseView, RecordRequest
+from core.types import Escalation as EscalationRequest
 
 
 def _case_row(view: CaseView) -> dict:
@@ -35,6 +36,7 @@ def _case_row(view: CaseView) -> dict:
         "acceptance_deadline": view.acceptance_deadline,
         "completion_deadline": view.completion_deadline,
         "overdue": view.overdue,
+        "warning": view.warning,
         "view": view.model_dump(mode="json"),
         "last_seq": view.last_seq,
         "updated_at": datetime.now(UTC),
@@ -62,3 +64,10 @@ class CaseRecordActivities:
             if req.notifications:
                 notes = [{**n.model_dump(exclude={"at"}), "created_at": n.at} for n in req.notifications]
                 await conn.execute(insert(NotificationRow).values(notes).on_conflict_do_nothing())
+
+    @activity.defn
+    async def escalate(self, req: EscalationRequest) -> None:
+        """Put a missed deadline in the supervisors' inbox (督办), once per case and kind."""
+        row = insert(Escalation).values(**req.model_dump(), created_at=datetime.now(UTC))
+        async with self._engine.begin() as conn:
+            await conn.execute(row.on_conflict_do_nothing())

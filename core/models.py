@@ -6,7 +6,7 @@ these models and the migrations agree.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Column, DateTime, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -78,6 +78,8 @@ class Case(SQLModel, table=True):
         Index("ix_cases_applicant", "applicant_username"),
         Index("ix_cases_departments", "departments", postgresql_using="gin"),
         Index("ix_cases_submitted_at", "submitted_at"),
+        Index("ix_cases_acceptance_deadline", "acceptance_deadline"),
+        Index("ix_cases_completion_deadline", "completion_deadline"),
     )
     case_id: str = Field(primary_key=True, max_length=32)
     status: str = Field(max_length=32)
@@ -95,6 +97,7 @@ class Case(SQLModel, table=True):
     acceptance_deadline: datetime | None = Field(default=None, sa_column=_tz())
     completion_deadline: datetime | None = Field(default=None, sa_column=_tz())
     overdue: bool = False
+    warning: bool = False
     view: dict = Field(sa_column=Column(JSONB, nullable=False))
     last_seq: int = 0
     updated_at: datetime = Field(sa_column=_tz(nullable=False))
@@ -142,6 +145,40 @@ class NotificationRow(SQLModel, table=True):
     message: str
     created_at: datetime = Field(sa_column=_tz(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=_tz())
+
+
+class CalendarOverride(SQLModel, table=True):
+    """An operator's ruling on one date, on top of the statutory calendar."""
+
+    __tablename__ = "calendar_overrides"
+    day: date = Field(primary_key=True)
+    working: bool
+    reason: str = Field(max_length=200)
+    updated_by: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
+class CalendarSchedule(SQLModel, table=True):
+    """A year whose official schedule (国务院办公厅节假日安排) an operator has uploaded."""
+
+    __tablename__ = "calendar_schedules"
+    year: int = Field(primary_key=True)
+    notice: str = Field(max_length=300)
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
+class Escalation(SQLModel, table=True):
+    """督办: a missed deadline in the supervisors' inbox, one per case and kind."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_open", "resolved_at", "created_at"),)
+    case_id: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(primary_key=True, max_length=32)
+    department: str = Field(max_length=32)
+    deadline: datetime = Field(sa_column=_tz(nullable=False))
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=_tz())
 
 
 # Created by the migrations; case numbers are drawn from it.

@@ -7,7 +7,7 @@ names, addresses) ever goes into these messages: it stays in PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
 from typing import Annotated
 
@@ -227,6 +227,14 @@ class AcceptanceRequest(BaseModel):
     missing_materials: list[str] = Field(default_factory=list)
 
 
+class SupplementNotice(BaseModel):
+    """一次性告知 during review: the clock pauses until every listed material arrives."""
+
+    actor: Actor
+    missing_materials: list[str]
+    reason: str = ""
+
+
 class SupplementRequest(BaseModel):
     actor: Actor
     materials: list[str]
@@ -272,8 +280,51 @@ class TaskResult(BaseModel):
 
 
 class DeadlineRequest(BaseModel):
+    """Legacy input of `compute_deadline`, kept so cases started before calendar-v2 replay."""
+
     start: Instant
     working_days: int
+
+
+class Pause(BaseModel):
+    """Time the clock stood still while the applicant supplied materials (补正不计时)."""
+
+    start: Instant
+    end: Instant
+
+
+class DeadlineSpec(BaseModel):
+    """What a deadline counts from, so it can be recomputed when the calendar changes."""
+
+    start: Instant
+    working_days: int
+    pauses: list[Pause] = Field(default_factory=list)
+
+
+class DeadlineResult(BaseModel):
+    at: Instant
+    warning_at: Instant
+    provisional: bool = False
+    paused_working_days: int = 0
+
+
+class Escalation(BaseModel):
+    """督办: a missed deadline handed to the supervisors."""
+
+    case_id: str
+    kind: str
+    department: str
+    deadline: Instant
+
+
+class CalendarChange(BaseModel):
+    """Dates whose working status changed; open cases whose deadlines span them re-arm."""
+
+    change_id: str
+    first_day: date
+    last_day: date
+    cursor: str = ""
+    signalled: int = 0
 
 
 class TaskView(BaseModel):
@@ -337,6 +388,9 @@ class CaseView(BaseModel):
     acceptance_deadline: Instant | None = None
     completion_deadline: Instant | None = None
     overdue: bool = False
+    warning: bool = False
+    deadline_provisional: bool = False
+    pauses: list[Pause] = Field(default_factory=list)
     decision_reason: str = ""
     tasks: list[TaskView] = Field(default_factory=list)
     signatures: list[SignatureView] = Field(default_factory=list)

@@ -19,6 +19,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.deadlines import DeadlineClock
+
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import compute_deadline
     from activities.case_records import CaseRecordActivities
@@ -39,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         CaseView,
         DeadlineRequest,
         DeliveryRequest,
+        Escalation,
         Notification,
         RatingRequest,
         RecordRequest,
@@ -47,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         SignatureRequest,
         SignatureView,
         SignDecision,
+        SupplementNotice,
         SupplementRequest,
         TaskResult,
         TaskStatus,
@@ -55,6 +59,19 @@ with workflow.unsafe.imports_passed_through():
     )
 
 SUPERVISOR_INBOX = "role:supervisor"
+# Deadlines with warnings, supplement pauses and calendar re-arming (cases started before it
+# keep the single-timer behaviour they were recorded with).
+CALENDAR_V2 = "calendar-v2"
+DECIDED = frozenset(
+    {
+        CaseStatus.APPROVED,
+        CaseStatus.DENIED,
+        CaseStatus.DELIVERED,
+        CaseStatus.CLOSED,
+        CaseStatus.WITHDRAWN,
+        CaseStatus.REJECTED,
+    }
+)
 _QUICK = timedelta(seconds=30)
 _REVIEW_TIMEOUT = timedelta(days=366)
 _UNLIMITED = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -91,11 +108,15 @@ class CaseWorkflow:
         self._notified = 0
         self._registered = False
         self._acceptance_round = 0
+        self._v2 = False
+        self._acceptance_clock = DeadlineClock("acceptance", self._on_overdue)
+        self._completion_clock = DeadlineClock("completion", self._on_overdue, self._on_warning)
 
     # ---- run ---------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
+        self._v2 = workflow.patched(CALENDAR_V2)
         await self._register()
         if await self._acceptance_phase():
             await self._review_and_decision_phase()
@@ -104,8 +125,12 @@ class CaseWorkflow:
         return self._view
 
     async def _register(self) -> None:
-        self._view.acceptance_deadline = await self._deadline(self._view.submitted_at, 1)
-        self._upsert_search_attributes()
+        if self._v2:
+            await self._acceptance_clock.arm(self._view.submitted_at, 1)
+            self._apply_deadlines()
+        else:
+            self._view.acceptance_deadline = await self._deadline(self._view.submitted_at, 1)
+            self._upsert_search_attributes()
         actor = self._input.submitted_by
         channel = "网上申报" if self._input.channel == "online" else "窗口申报"
         self._log("submitted", actor, f"已提交（{channel}），等待受理", notify=True)
@@ -117,11 +142,11 @@ class CaseWorkflow:
         while True:
             status = self._view.status
             if status == CaseStatus.SUBMITTED:
-                await self._watch(
-                    "acceptance",
-                    self._view.acceptance_deadline,
-                    self._acceptance_left(self._acceptance_round),
-                )
+                left = self._acceptance_left(self._acceptance_round)
+                if self._v2:
+                    await self._acceptance_clock.watch(left)
+                else:
+                    await self._watch("acceptance", self._view.acceptance_deadline, left)
             elif status == CaseStatus.SUPPLEMENT_REQUESTED:
                 await workflow.wait_condition(lambda: self._view.status != CaseStatus.SUPPLEMENT_REQUESTED)
             elif status == CaseStatus.UNDER_REVIEW:
@@ -134,14 +159,19 @@ class CaseWorkflow:
 
     async def _review_and_decision_phase(self) -> None:
         await workflow.wait_condition(lambda: self._view.completion_deadline is not None)
-        watcher = asyncio.create_task(
-            self._watch("completion", self._view.completion_deadline, self._decided)
-        )
+        if self._v2:
+            watcher = asyncio.create_task(self._completion_clock.watch(self._decided))
+        else:
+            deadline = self._view.completion_deadline
+            watcher = asyncio.create_task(self._watch("completion", deadline, self._decided))
         handles = [self._start_review(t) for t in self._view.tasks]
         await workflow.wait_condition(
             lambda: (
                 self._view.status == CaseStatus.WITHDRAWN
-                or all(t.status != TaskStatus.PENDING for t in self._view.tasks)
+                or (
+                    self._view.status == CaseStatus.UNDER_REVIEW
+                    and all(t.status != TaskStatus.PENDING for t in self._view.tasks)
+                )
             )
         )
         if self._view.status == CaseStatus.WITHDRAWN:
@@ -161,7 +191,7 @@ class CaseWorkflow:
         await watcher
 
     def _decided(self) -> bool:
-        return self._view.status not in (CaseStatus.UNDER_REVIEW, CaseStatus.AWAITING_SIGNATURE)
+        return self._view.status in DECIDED
 
     def _start_review(self, task: TaskView) -> asyncio.Task:
         review = ReviewTask(
@@ -208,8 +238,59 @@ class CaseWorkflow:
             self._log("closed_unrated", None, "评价期已过，未评价，已办结")
             await self._record()
 
+    async def _on_overdue(self, clock: DeadlineClock) -> None:
+        label = "受理" if clock.kind == "acceptance" else "办结"
+        self._view.overdue = True
+        self._upsert_search_attributes()
+        self._log(f"{clock.kind}_overdue", None, f"已超过{label}时限，已提交督办")
+        self._notify(SUPERVISOR_INBOX, f"办件 {self._view.case_id} 已超过{label}时限，请督办")
+        escalation = Escalation(
+            case_id=self._view.case_id,
+            kind=clock.kind,
+            department=self._view.lead_department,
+            deadline=clock.at,
+        )
+        await workflow.execute_activity_method(
+            CaseRecordActivities.escalate,
+            escalation,
+            start_to_close_timeout=_QUICK,
+            retry_policy=_UNLIMITED,
+        )
+        await self._record()
+
+    async def _on_warning(self, clock: DeadlineClock) -> None:
+        self._view.warning = True
+        self._log("completion_warning", None, "办结时限今日届满，已预警")
+        self._notify(f"department:{self._view.lead_department}", f"预警：办件 {self._view.case_id} 今日到期")
+        await self._record()
+
+    def _apply_deadlines(self) -> None:
+        """Copy the clocks' current deadlines into the view and the search attributes."""
+        view, acceptance, completion = self._view, self._acceptance_clock, self._completion_clock
+        view.acceptance_deadline = acceptance.at or view.acceptance_deadline
+        view.completion_deadline = completion.at or view.completion_deadline
+        current = completion if completion.result else acceptance
+        view.deadline_provisional = bool(current.result and current.result.provisional)
+        view.pauses = list(completion.spec.pauses) if completion.spec else []
+        self._upsert_search_attributes()
+
+    @workflow.signal
+    async def calendar_changed(self) -> None:
+        """Operators changed the calendar: recompute running deadlines and re-arm timers."""
+        if not self._v2:
+            return
+        await workflow.wait_condition(lambda: self._registered)
+        moved = [c for c in (self._acceptance_clock, self._completion_clock) if await c.recompute()]
+        if not moved or self._view.status in DECIDED:
+            return
+        self._apply_deadlines()
+        labels = "、".join("受理" if c.kind == "acceptance" else "办结" for c in moved)
+        when = "；".join(f"{c.at:%Y-%m-%d}" for c in moved)
+        self._log("deadline_recomputed", None, f"工作日历调整，{labels}时限重新计算为 {when}", notify=True)
+        await self._record()
+
     async def _watch(self, kind: str, deadline: datetime | None, done: Callable[[], bool]) -> None:
-        """Wait until `done()`; if the deadline passes first, mark the case overdue (超期)."""
+        """Legacy (cases before calendar-v2): one overdue timer, no warning, no re-arming."""
         assert deadline is not None
         remaining = max(deadline - workflow.now(), timedelta(seconds=1))
         try:
@@ -238,9 +319,14 @@ class CaseWorkflow:
                 for i, code in enumerate(self._view.departments, start=1)
             ]
             self._log("accepted", req.actor, "已受理，进入部门审查", notify=True)
-            promised = self._input.item.promised_time_limit_days
-            self._view.completion_deadline = await self._deadline(workflow.now(), promised)
-            self._upsert_search_attributes()
+            item = self._input.item
+            promised = min(item.promised_time_limit_days, item.legal_time_limit_days)
+            if self._v2:
+                await self._completion_clock.arm(workflow.now(), promised)
+                self._apply_deadlines()
+            else:
+                self._view.completion_deadline = await self._deadline(workflow.now(), promised)
+                self._upsert_search_attributes()
         elif decision == AcceptanceDecision.REJECT:
             self._set_status(CaseStatus.REJECTED)
             self._view.decision_reason = req.reason
@@ -271,16 +357,62 @@ class CaseWorkflow:
 
     @workflow.update
     async def supply_materials(self, req: SupplementRequest) -> CaseView:
-        self._acceptance_round += 1
-        self._set_status(CaseStatus.SUBMITTED)
         self._view.materials = sorted(set(self._view.materials) | set(req.materials))
         self._view.missing_materials = []
         names = "、".join(self._material_names(req.materials))
+        if self._completion_clock.paused_from is not None:
+            await self._resume_review(req, names)
+            return self._view
+        self._acceptance_round += 1
+        self._set_status(CaseStatus.SUBMITTED)
         self._log("supplemented", req.actor, f"已补正材料：{names}，重新等待受理", notify=True)
-        self._view.acceptance_deadline = await self._deadline(workflow.now(), 1)
-        self._upsert_search_attributes()
+        if self._v2:
+            await self._acceptance_clock.arm(workflow.now(), 1)
+            self._apply_deadlines()
+        else:
+            self._view.acceptance_deadline = await self._deadline(workflow.now(), 1)
+            self._upsert_search_attributes()
         await self._record()
         return self._view
+
+    async def _resume_review(self, req: SupplementRequest, names: str) -> None:
+        self._set_status(CaseStatus.UNDER_REVIEW)
+        result = await self._completion_clock.resume(workflow.now())
+        self._apply_deadlines()
+        self._log(
+            "supplemented",
+            req.actor,
+            f"已补正材料：{names}，审查继续；补正期间不计时，"
+            f"办结时限累计顺延 {result.paused_working_days} 个工作日",
+            notify=True,
+        )
+        await self._record()
+
+    @workflow.update
+    async def request_supplement(self, req: SupplementNotice) -> CaseView:
+        """Supplements found missing during review: one notice, and the completion clock pauses."""
+        self._completion_clock.pause(workflow.now())
+        self._set_status(CaseStatus.SUPPLEMENT_REQUESTED)
+        self._view.missing_materials = list(req.missing_materials)
+        names = "、".join(self._material_names(req.missing_materials))
+        self._log(
+            "review_supplement_requested",
+            req.actor,
+            f"审查中需补正以下材料（请一次性补齐，补正期间办结时限暂停计算）：{names}",
+            detail={"missing_materials": req.missing_materials, "reason": req.reason},
+            notify=True,
+        )
+        await self._record()
+        return self._view
+
+    @request_supplement.validator
+    def _validate_request_supplement(self, req: SupplementNotice) -> None:
+        self._require_status({CaseStatus.UNDER_REVIEW}, "要求补正")
+        if not self._v2:
+            raise _refuse(CaseErrorCode.INVALID_STATE, "该办件创建于旧版流程，不支持审查中补正")
+        if not req.missing_materials:
+            raise _refuse(CaseErrorCode.MISSING_MATERIALS, "要求补正时须一次性列明全部所缺材料")
+        self._require_listed(req.missing_materials)
 
     @supply_materials.validator
     def _validate_supply(self, req: SupplementRequest) -> None:

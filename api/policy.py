@@ -15,6 +15,7 @@ from core.types import DEPARTMENT_ROLES, Role
 class CaseAction(StrEnum):
     ACCEPTANCE = "acceptance"
     SUPPLEMENTS = "supplements"
+    SUPPLEMENT_REQUEST = "supplement_request"
     SIGNATURES = "signatures"
     DELIVERY = "delivery"
     RATINGS = "ratings"
@@ -24,6 +25,7 @@ class CaseAction(StrEnum):
 ACTION_ROLES: dict[CaseAction, frozenset[Role]] = {
     CaseAction.ACCEPTANCE: frozenset({Role.CLERK}),
     CaseAction.SUPPLEMENTS: frozenset({Role.APPLICANT, Role.CLERK}),
+    CaseAction.SUPPLEMENT_REQUEST: frozenset({Role.CLERK, *DEPARTMENT_ROLES}),
     CaseAction.SIGNATURES: frozenset({Role.HANDLER, Role.CHIEF}),
     CaseAction.DELIVERY: frozenset({Role.CLERK}),
     CaseAction.RATINGS: frozenset({Role.APPLICANT, Role.CLERK}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -198,3 +199,59 @@ class NotificationOut(BaseModel):
     case_id: str
     message: str
     created_at: Instant
+
+
+# ---- calendar & supervision ------------------------------------------------------------------
+
+
+class CalendarDayOut(BaseModel):
+    day: date
+    working: bool
+    reason: str
+    provisional: bool
+
+
+class DeadlineOut(BaseModel):
+    deadline: Instant
+    provisional: bool
+
+
+class CalendarDayIn(Strict):
+    working: bool
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class CalendarYearDay(CalendarDayIn):
+    day: date
+
+
+class CalendarYearIn(Strict):
+    notice: str = Field(min_length=1, max_length=300)
+    days: list[CalendarYearDay] = Field(max_length=366)
+
+
+class CalendarChangeOut(BaseModel):
+    first_day: date
+    last_day: date
+    rearm_workflow_id: str
+
+
+class SupplementNoticeIn(Strict):
+    missing_materials: list[str] = Field(min_length=1, max_length=100)
+    reason: str = Field(default="", max_length=1000)
+
+
+class EscalationOut(BaseModel):
+    case_id: str
+    kind: str
+    department: str
+    deadline: Instant
+    created_at: Instant
+    status: CaseStatus
+    item_name: str
+
+
+class DepartmentLoad(BaseModel):
+    department: str
+    warning: int
+    overdue: int

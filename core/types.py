@@ -356,6 +356,14 @@ class CaseEvent(BaseModel):
     detail: dict = Field(default_factory=dict)
 
 
+SUPERVISOR_INBOX = "role:supervisor"
+
+
+def department_inbox(department: str) -> str:
+    """The notification recipient standing for every member of a department."""
+    return f"department:{department}"
+
+
 class Notification(BaseModel):
     """An outbox entry for the applicant or a supervisor (全过程实时告知)."""
 

@@ -6,7 +6,15 @@ from datetime import date, datetime
 
 import pytest
 
-from core.calendar import BEIJING, add_calendar_days, add_working_days, is_working_day
+from core.calendar import (
+    BEIJING,
+    STATUTORY,
+    Override,
+    WorkingCalendar,
+    add_calendar_days,
+    add_working_days,
+    is_working_day,
+)
 
 
 def at(day: str, hour: int = 10) -> datetime:
@@ -69,3 +77,53 @@ def test_is_working_day(day: str, working: bool) -> None:
 def test_zero_days_is_refused() -> None:
     with pytest.raises(ValueError):
         add_working_days(at("2026-11-25"), 0)
+
+
+# ---- operator overrides, provisional years, pauses ----------------------------------------
+
+
+def test_an_operator_override_moves_a_deadline_both_ways() -> None:
+    cal = WorkingCalendar(
+        overrides={
+            date(2026, 11, 26): Override(working=False, reason="临时调整：停止办公"),
+            date(2026, 11, 28): Override(working=True, reason="临时调整：周六上班"),
+        }
+    )
+    due = cal.add_working_days(at("2026-11-25"), 1)  # Thursday off, Friday counts
+    assert due.at.date() == date(2026, 11, 27)
+    assert cal.add_working_days(at("2026-11-27"), 1).at.date() == date(2026, 11, 28)
+    assert cal.day(date(2026, 11, 26)).reason == "临时调整：停止办公"
+
+
+def test_reasons_say_why_a_day_is_off_or_on() -> None:
+    reasons = {
+        d.day.isoformat(): (d.working, d.reason) for d in STATUTORY.days(date(2026, 9, 19), date(2026, 10, 1))
+    }
+    assert reasons["2026-09-19"] == (False, "周末")
+    assert reasons["2026-09-20"] == (True, "调休上班")
+    assert reasons["2026-09-21"] == (True, "工作日")
+    assert reasons["2026-10-01"] == (False, "国庆节")
+
+
+def test_a_year_without_an_official_schedule_is_provisional() -> None:
+    assert not STATUTORY.add_working_days(at("2026-11-25"), 10).provisional
+    assert STATUTORY.add_working_days(at("2026-12-28"), 5).provisional  # reaches into 2027
+    uploaded = WorkingCalendar(official_years=frozenset({2027}))
+    assert not uploaded.add_working_days(at("2026-12-28"), 5).provisional
+
+
+def test_warning_begins_on_the_deadline_day() -> None:
+    due = STATUTORY.add_working_days(at("2026-09-30"), 1)
+    assert due.warning_at == datetime.fromisoformat("2026-10-08T00:00:00+08:00")
+
+
+@pytest.mark.parametrize(
+    ("paused_from", "resumed", "working_days"),
+    [
+        ("2026-11-25", "2026-11-25", 0),  # same day: nothing lost
+        ("2026-11-25", "2026-11-30", 3),  # Thu, Fri, Mon
+        ("2026-09-30", "2026-10-09", 2),  # over National Day: 8 and 9 October
+    ],
+)
+def test_paused_working_days(paused_from: str, resumed: str, working_days: int) -> None:
+    assert STATUTORY.working_days_between(at(paused_from), at(resumed, 15)) == working_days

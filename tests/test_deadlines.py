@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -18,10 +19,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.workflow_calls import start_case
 from core import search_attributes as sa
-from core.models import NotificationRow, ReviewTaskRow, TimelineEntry
+from core.calendar import BEIJING
+from core.models import CalendarOverride, NotificationRow, ReviewTaskRow, TimelineEntry
+from core.models import Escalation as EscalationRow
 from core.seed import DEPARTMENTS, ITEMS
 from core.temporal import case_workflow_id
 from core.types import (
+    SUPERVISOR_INBOX,
     AcceptanceDecision,
     AcceptanceRequest,
     Actor,
@@ -38,7 +42,7 @@ from core.types import (
 )
 from tests.conftest import SESSION, venv_binary
 from worker import build_worker
-from workflows.case import SUPERVISOR_INBOX, CaseWorkflow
+from workflows.case import CaseWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 QUEUE = "gov-cases-time-skipping"
@@ -136,27 +140,108 @@ async def _task_token(engine: AsyncEngine, case_id: str) -> bytes:
     raise AssertionError("no review task was created")
 
 
-async def test_completion_deadline_and_unrated_close(skipping, engine: AsyncEngine) -> None:
-    inp = _case_input()
+async def _awaiting_signature(skipping, engine: AsyncEngine, item_code: str):
+    """Accept a case and pass its review; no activity stays open, so time can skip."""
+    inp = _case_input(item_code)
     await start_case(skipping.client, QUEUE, inp)
     handle = skipping.client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(inp.case_id))
     accepted = await handle.execute_update(
         CaseWorkflow.decide_acceptance,
         AcceptanceRequest(actor=CLERK, decision=AcceptanceDecision.ACCEPT),
     )
-    assert accepted.completion_deadline is not None
-
     token = await _task_token(engine, inp.case_id)
-    result = TaskResult(outcome=TaskOutcome.PASS, completed_by="market-staff")
+    department = inp.item.lead_department
+    result = TaskResult(outcome=TaskOutcome.PASS, completed_by=f"{department}-staff")
     await skipping.client.get_async_activity_handle(task_token=token).complete(result)
     for _ in range(200):
         if (await handle.query(CaseWorkflow.view)).status == "awaiting_signature":
-            break
+            return inp, handle, accepted
         await asyncio.sleep(0.05)
+    raise AssertionError("review did not finish")
+
+
+async def _skip_to(skipping, moment: datetime) -> None:
+    await skipping.sleep(moment - await skipping.get_current_time())
+
+
+async def test_warning_then_overdue_then_escalation(skipping, engine: AsyncEngine) -> None:
+    inp, handle, accepted = await _awaiting_signature(skipping, engine, "market-002")
+    deadline = accepted.completion_deadline
+    warning_at = deadline.astimezone(BEIJING).replace(hour=0, minute=0, second=0)
+
+    await _skip_to(skipping, warning_at - timedelta(minutes=1))
+    assert "completion_warning" not in await _events(engine, inp.case_id)
+    await _skip_to(skipping, warning_at + timedelta(minutes=1))
+    view = await handle.query(CaseWorkflow.view)
+    assert view.warning and not view.overdue
+    await _skip_to(skipping, deadline + timedelta(minutes=1))
+    view = await handle.query(CaseWorkflow.view)
+    assert view.overdue
+    events = await _events(engine, inp.case_id)
+    assert events.count("completion_warning") == 1 and events.count("completion_overdue") == 1
+    assert events.index("completion_warning") < events.index("completion_overdue")
+    async with engine.connect() as conn:
+        kinds = (
+            await conn.execute(select(EscalationRow.kind).where(EscalationRow.case_id == inp.case_id))
+        ).scalars()
+        assert list(kinds) == ["completion"]
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(sa.OVERDUE) is True
+    await _finish(handle)
+
+
+async def test_a_calendar_change_moves_a_running_deadline(skipping, engine: AsyncEngine) -> None:
+    inp, handle, accepted = await _awaiting_signature(skipping, engine, "market-002")
+    old = accepted.completion_deadline
+    day_off = old.astimezone(BEIJING).date()  # the deadline's own day becomes a holiday
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(CalendarOverride).values(
+                day=day_off,
+                working=False,
+                reason="测试：临时停止办公",
+                updated_by="operator1",
+                updated_at=datetime.now(UTC),
+            )
+        )
+    try:
+        await handle.signal(CaseWorkflow.calendar_changed)
+        for _ in range(200):
+            view = await handle.query(CaseWorkflow.view)
+            if view.completion_deadline != old:
+                break
+            await asyncio.sleep(0.05)
+        new = view.completion_deadline
+        assert new > old and new.astimezone(BEIJING).date() > day_off
+        assert "deadline_recomputed" in await _events(engine, inp.case_id)
+
+        await _skip_to(skipping, old + timedelta(minutes=1))  # no timer on the old date
+        assert not (await handle.query(CaseWorkflow.view)).overdue
+        await _skip_to(skipping, new + timedelta(minutes=1))
+        assert (await handle.query(CaseWorkflow.view)).overdue
+        assert (await _events(engine, inp.case_id)).count("completion_overdue") == 1
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(delete(CalendarOverride).where(CalendarOverride.day == day_off))
+    await _finish(handle)
+
+
+async def _finish(handle) -> None:
+    handler = Actor(username="market-handler", role=Role.HANDLER, department="market")
+    chief = Actor(username="market-chief", role=Role.CHIEF, department="market")
+    for signer in (handler, chief):
+        await handle.execute_update(
+            CaseWorkflow.sign, SignatureRequest(actor=signer, decision=SignDecision.DENY)
+        )
+
+
+async def test_completion_deadline_and_unrated_close(skipping, engine: AsyncEngine) -> None:
+    inp, handle, accepted = await _awaiting_signature(skipping, engine, "market-001")
+    assert accepted.completion_deadline is not None
 
     # The test server cannot skip time while an activity is open, so the clock jumps
     # here, while the case waits for its signature (the timer spans both stages).
-    await skipping.sleep(timedelta(days=6))  # promised limit: 1 working day
+    await _skip_to(skipping, accepted.completion_deadline + timedelta(minutes=1))
     assert (await handle.query(CaseWorkflow.view)).overdue
     assert "completion_overdue" in await _events(engine, inp.case_id)
 

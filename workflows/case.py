@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         RATING_LABELS,
         SIGNERS,
         STATUS_LABELS,
+        SUPERVISOR_INBOX,
         WITHDRAWABLE,
         AcceptanceDecision,
         AcceptanceRequest,
@@ -56,9 +57,9 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         TaskView,
         WithdrawRequest,
+        department_inbox,
     )
 
-SUPERVISOR_INBOX = "role:supervisor"
 # Deadlines with warnings, supplement pauses and calendar re-arming (cases started before it
 # keep the single-timer behaviour they were recorded with).
 CALENDAR_V2 = "calendar-v2"
@@ -261,7 +262,9 @@ class CaseWorkflow:
     async def _on_warning(self, clock: DeadlineClock) -> None:
         self._view.warning = True
         self._log("completion_warning", None, "办结时限今日届满，已预警")
-        self._notify(f"department:{self._view.lead_department}", f"预警：办件 {self._view.case_id} 今日到期")
+        self._notify(
+            department_inbox(self._view.lead_department), f"预警：办件 {self._view.case_id} 今日到期"
+        )
         await self._record()
 
     def _apply_deadlines(self) -> None:

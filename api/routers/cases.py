@@ -24,6 +24,7 @@ from api.schemas import (
     RatingIn,
     SignatureIn,
     SupplementIn,
+    SupplementNoticeIn,
     TimelineOut,
     WithdrawIn,
 )
@@ -42,6 +43,7 @@ from core.types import (
     RatingRequest,
     Role,
     SignatureRequest,
+    SupplementNotice,
     SupplementRequest,
     WithdrawRequest,
 )
@@ -137,6 +139,15 @@ async def supply_materials(
     return await _act(db, client, principal, case_id, CaseAction.SUPPLEMENTS, req)
 
 
+@router.post("/{case_id}/supplement-requests", response_model=CaseOut)
+async def request_supplement(
+    case_id: str, body: SupplementNoticeIn, db: Db, client: Temporal, principal: Caller
+) -> CaseOut:
+    """During review: tell the applicant once what is missing; the completion clock pauses."""
+    req = SupplementNotice(actor=principal.actor(), **body.model_dump())
+    return await _act(db, client, principal, case_id, CaseAction.SUPPLEMENT_REQUEST, req)
+
+
 @router.post("/{case_id}/signatures", response_model=CaseOut)
 async def sign(case_id: str, body: SignatureIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
     req = SignatureRequest(actor=principal.actor(), **body.model_dump())
@@ -179,6 +190,7 @@ async def withdraw(case_id: str, body: WithdrawIn, db: Db, client: Temporal, pri
 _UPDATES = {
     CaseAction.ACCEPTANCE: CaseWorkflow.decide_acceptance,
     CaseAction.SUPPLEMENTS: CaseWorkflow.supply_materials,
+    CaseAction.SUPPLEMENT_REQUEST: CaseWorkflow.request_supplement,
     CaseAction.SIGNATURES: CaseWorkflow.sign,
     CaseAction.DELIVERY: CaseWorkflow.deliver,
     CaseAction.RATINGS: CaseWorkflow.rate,

@@ -12,8 +12,7 @@ from api.deps import current_principal, session
 from api.schemas import NotificationOut
 from core.models import NotificationRow
 from core.security import Principal
-from core.types import Role
-from workflows.case import SUPERVISOR_INBOX
+from core.types import DEPARTMENT_ROLES, SUPERVISOR_INBOX, Role, department_inbox
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -27,6 +26,8 @@ async def my_notifications(
     recipients = [principal.username]
     if principal.role == Role.SUPERVISOR:
         recipients.append(SUPERVISOR_INBOX)
+    if principal.role in DEPARTMENT_ROLES and principal.department:
+        recipients.append(department_inbox(principal.department))
     query = (
         select(NotificationRow)
         .where(col(NotificationRow.recipient).in_(recipients))

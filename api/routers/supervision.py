@@ -1,0 +1,63 @@
+"""Supervision (督办): missed deadlines in the supervisors' inbox, and load by department."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from activities.calendar import TIMED_STATUSES
+from api.deps import require_roles, session
+from api.schemas import DepartmentLoad, EscalationOut
+from core.models import Case, Escalation
+from core.security import Principal
+from core.types import Role
+
+router = APIRouter(prefix="/supervision", tags=["supervision"])
+
+Db = Annotated[AsyncSession, Depends(session)]
+Supervisor = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.OPERATOR))]
+
+
+@router.get("/overdue", response_model=list[EscalationOut])
+async def overdue(
+    db: Db,
+    _: Supervisor,
+    department: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[EscalationOut]:
+    query = (
+        select(Escalation, Case.status, Case.item_name)
+        .join(Case, col(Case.case_id) == col(Escalation.case_id))
+        .where(col(Escalation.resolved_at).is_(None))
+        .order_by(col(Escalation.created_at).desc())
+        .limit(limit)
+    )
+    if department is not None:
+        query = query.where(Escalation.department == department)
+    rows = (await db.exec(query)).all()
+    return [
+        EscalationOut(**e.model_dump(exclude={"resolved_at"}), status=status, item_name=name)
+        for e, status, name in rows
+    ]
+
+
+@router.get("/load", response_model=list[DepartmentLoad])
+async def load(db: Db, _: Supervisor) -> list[DepartmentLoad]:
+    """Open cases in warning (预警) and overdue (超期), by lead department."""
+    open_cases = col(Case.status).in_([s.value for s in TIMED_STATUSES])
+    query = (
+        select(
+            Case.lead_department,
+            func.count().filter(col(Case.warning)),
+            func.count().filter(col(Case.overdue)),
+        )
+        .where(open_cases)
+        .group_by(Case.lead_department)
+        .order_by(Case.lead_department)
+    )
+    rows = (await db.exec(query)).all()
+    return [DepartmentLoad(department=d, warning=w, overdue=o) for d, w, o in rows]

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.workflow_calls import start_case
 from core import search_attributes as sa
-from core.calendar import BEIJING
+from core.calendar import BEIJING, STATUTORY
 from core.models import CalendarOverride, NotificationRow, ReviewTaskRow, TimelineEntry
 from core.models import Escalation as EscalationRow
 from core.seed import DEPARTMENTS, ITEMS
@@ -36,6 +36,8 @@ from core.types import (
     Role,
     SignatureRequest,
     SignDecision,
+    SupplementNotice,
+    SupplementRequest,
     TaskOutcome,
     TaskResult,
     WithdrawRequest,
@@ -257,3 +259,43 @@ async def test_completion_deadline_and_unrated_close(skipping, engine: AsyncEngi
     final = await handle.result()
     assert final.status == "closed" and final.rating_level is None
     assert (await _events(engine, inp.case_id))[-1] == "closed_unrated"
+
+
+async def test_supplement_time_does_not_count(skipping, engine: AsyncEngine) -> None:
+    inp, handle, accepted = await _awaiting_signature(skipping, engine, "market-001")
+    handler = Actor(username="market-handler", role=Role.HANDLER, department="market")
+    await handle.execute_update(
+        CaseWorkflow.request_supplement,
+        SupplementNotice(actor=handler, missing_materials=["M03"], reason="场所证明过期"),
+    )
+    # The pause outlasts the old deadline: no overdue fires while the applicant supplies.
+    await _skip_to(skipping, accepted.completion_deadline + timedelta(days=3))
+    paused = await handle.query(CaseWorkflow.view)
+    assert paused.status == "supplement_requested" and not paused.overdue
+
+    resumed = await handle.execute_update(
+        CaseWorkflow.supply_materials, SupplementRequest(actor=APPLICANT, materials=["M03"])
+    )
+    assert resumed.status == "awaiting_signature"
+    (pause,) = resumed.pauses
+    lost = STATUTORY.working_days_between(pause.start, pause.end)
+    assert lost >= 1  # the pause covered at least the old deadline day
+    expected = STATUTORY.add_working_days(resumed.accepted_at, 1 + lost).at
+    assert resumed.completion_deadline == expected
+    assert f"累计顺延 {lost} 个工作日" in (await _messages(engine, inp.case_id))[-1]
+
+    await _skip_to(skipping, expected - timedelta(minutes=1))
+    assert not (await handle.query(CaseWorkflow.view)).overdue
+    await _skip_to(skipping, expected + timedelta(minutes=1))
+    assert (await handle.query(CaseWorkflow.view)).overdue
+    await handle.execute_update(
+        CaseWorkflow.sign, SignatureRequest(actor=handler, decision=SignDecision.APPROVE)
+    )
+
+
+async def _messages(engine: AsyncEngine, case_id: str) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(TimelineEntry.message).where(TimelineEntry.case_id == case_id).order_by(TimelineEntry.seq)
+        )
+        return list(rows.scalars())

@@ -29,7 +29,7 @@ def _replayer() -> Replayer:
 
 async def test_recorded_histories_replay() -> None:
     files = sorted(HISTORIES.glob("*.json"))
-    assert len(files) >= 4, "recorded histories are missing"
+    assert len(files) >= 9, "recorded histories are missing"
     for path in files:
         history = WorkflowHistory.from_json(path.stem, path.read_text())
         result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
@@ -58,6 +58,13 @@ async def _scenarios(api: Api) -> dict[str, str]:
     await wait_for_tasks(api, supplemented, ["market"])
     await api.post(f"/cases/{supplemented}/withdraw", "applicant1", {"reason": "改期办理"})
 
+    paused = (await submit(api, SIGN_TWICE))["case_id"]
+    await accept(api, paused)
+    await wait_for_tasks(api, paused, ["market"])
+    notice = {"missing_materials": ["F03"], "reason": "设备布局图不清晰"}
+    await api.post(f"/cases/{paused}/supplement-requests", "market-staff", notice)
+    await api.post(f"/cases/{paused}/supplements", "applicant1", {"materials": ["F03"]})
+
     rejected = (await submit(api))["case_id"]
     reject = {"decision": "reject", "reason": "不属于本机关职权范围"}
     await api.post(f"/cases/{rejected}/acceptance", "clerk1", reject)
@@ -66,6 +73,7 @@ async def _scenarios(api: Api) -> dict[str, str]:
         "sign_twice_approved": twice,
         "supplemented_then_withdrawn": supplemented,
         "rejected": rejected,
+        "review_paused_for_supplements": paused,
     }
 
 

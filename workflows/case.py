@@ -110,6 +110,7 @@ class CaseWorkflow:
         self._registered = False
         self._acceptance_round = 0
         self._v2 = False
+        self._paused_status = CaseStatus.UNDER_REVIEW
         self._acceptance_clock = DeadlineClock("acceptance", self._on_overdue)
         self._completion_clock = DeadlineClock("completion", self._on_overdue, self._on_warning)
 
@@ -379,7 +380,7 @@ class CaseWorkflow:
         return self._view
 
     async def _resume_review(self, req: SupplementRequest, names: str) -> None:
-        self._set_status(CaseStatus.UNDER_REVIEW)
+        self._set_status(self._paused_status)
         result = await self._completion_clock.resume(workflow.now())
         self._apply_deadlines()
         self._log(
@@ -393,8 +394,9 @@ class CaseWorkflow:
 
     @workflow.update
     async def request_supplement(self, req: SupplementNotice) -> CaseView:
-        """Supplements found missing during review: one notice, and the completion clock pauses."""
+        """Supplements found missing in review or before signing: one notice; the clock pauses."""
         self._completion_clock.pause(workflow.now())
+        self._paused_status = self._view.status
         self._set_status(CaseStatus.SUPPLEMENT_REQUESTED)
         self._view.missing_materials = list(req.missing_materials)
         names = "、".join(self._material_names(req.missing_materials))
@@ -410,7 +412,7 @@ class CaseWorkflow:
 
     @request_supplement.validator
     def _validate_request_supplement(self, req: SupplementNotice) -> None:
-        self._require_status({CaseStatus.UNDER_REVIEW}, "要求补正")
+        self._require_status({CaseStatus.UNDER_REVIEW, CaseStatus.AWAITING_SIGNATURE}, "要求补正")
         if not self._v2:
             raise _refuse(CaseErrorCode.INVALID_STATE, "该办件创建于旧版流程，不支持审查中补正")
         if not req.missing_materials:

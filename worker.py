@@ -15,20 +15,23 @@ from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities, compute_deadline
 from activities.case_records import CaseRecordActivities
+from activities.ratings import RatingActivities
 from activities.review import ReviewActivities
 from core.config import Settings
 from core.db import make_engine
 from core.temporal import connect
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.case import CaseWorkflow
+from workflows.rectification import RectificationWorkflow
 
-WORKFLOWS = [CaseWorkflow, CalendarChangeWorkflow]
+WORKFLOWS = [CaseWorkflow, CalendarChangeWorkflow, RectificationWorkflow]
 
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
     records = CaseRecordActivities(engine)
     review = ReviewActivities(engine, client)
     calendar = CalendarActivities(engine, client)
+    ratings = RatingActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -40,6 +43,8 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             calendar.signal_calendar_changed,
             records.record_case,
             records.escalate,
+            ratings.record_rating,
+            ratings.record_rectification,
             review.department_review,
             review.cancel_open_tasks,
         ],

@@ -42,6 +42,9 @@ class CalendarActivities:
     @activity.defn
     async def deadline(self, spec: DeadlineSpec) -> DeadlineResult:
         calendar = await load_calendar(self._engine)
+        if spec.calendar_days:
+            due = calendar.add_calendar_days(spec.start, spec.calendar_days)
+            return DeadlineResult(at=due.at, warning_at=due.warning_at, provisional=due.provisional)
         paused = sum(calendar.working_days_between(p.start, p.end) for p in spec.pauses)
         due = calendar.add_working_days(spec.start, spec.working_days + paused)
         return DeadlineResult(

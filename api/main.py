@@ -9,7 +9,18 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import Services
-from api.routers import auth, calendar, cases, health, items, notifications, supervision, tasks
+from api.routers import (
+    auth,
+    calendar,
+    cases,
+    complaints,
+    health,
+    items,
+    notifications,
+    rectifications,
+    supervision,
+    tasks,
+)
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
 
@@ -37,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
-    for module in (auth, items, cases, tasks, notifications, calendar, supervision):
+    routers = (auth, items, cases, tasks, notifications, calendar, supervision)
+    for module in (*routers, rectifications, complaints):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

@@ -120,6 +120,7 @@ class RatingIn(Strict):
     level: int = Field(ge=1, le=5)
     channel: RatingChannel
     comment: str = Field(default="", max_length=2000)
+    anonymous: bool = False
 
 
 class WithdrawIn(Strict):
@@ -242,16 +243,71 @@ class SupplementNoticeIn(Strict):
 
 
 class EscalationOut(BaseModel):
-    case_id: str
+    case_id: str  # the case, or the rectification for kind "rectification"
     kind: str
     department: str
     deadline: Instant
     created_at: Instant
-    status: CaseStatus
-    item_name: str
+    status: CaseStatus | None
+    item_name: str | None
 
 
 class DepartmentLoad(BaseModel):
     department: str
     warning: int
     overdue: int
+
+
+# ---- 好差评: rectifications, complaints, statistics --------------------------------------------
+
+
+class VerifyIn(Strict):
+    reasonable: bool
+    finding: str = Field(min_length=1, max_length=2000)
+
+
+class RectifyIn(Strict):
+    problem: str = Field(min_length=1, max_length=2000)
+    action: str = Field(min_length=1, max_length=2000)
+
+
+class ExplainIn(Strict):
+    explanation: str = Field(min_length=1, max_length=2000)
+
+
+class FeedbackIn(Strict):
+    accepted: bool
+    note: str = Field(default="", max_length=1000)
+
+
+class ReviewIn(Strict):
+    close: bool
+    opinion: str = Field(default="", max_length=1000)
+
+
+class CallerData(Strict):
+    """The 12345 caller: personal data, kept in PostgreSQL only."""
+
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class ComplaintIn(Strict):
+    department: str = Field(min_length=1, max_length=32)
+    content: str = Field(min_length=1, max_length=4000)
+    case_id: str | None = Field(default=None, max_length=32)
+    caller: CallerData | None = None
+    rater_username: str | None = Field(default=None, max_length=64)
+
+
+class RatingStatsRow(BaseModel):
+    key: str
+    total: int
+    levels: dict[str, int]
+    good_rate: float | None
+    bad: int
+    bad_open: int
+    bad_rectified: int
+    bad_explained: int
+    bad_overdue: int
+    on_time_rate: float | None

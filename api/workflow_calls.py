@@ -58,8 +58,9 @@ async def start_case(client: Client, task_queue: str, inp: CaseInput) -> CaseVie
         raise _unavailable(exc) from exc
 
 
-async def send_update(client: Client, case_id: str, update: Any, request: Any) -> CaseView:
-    handle = client.get_workflow_handle(case_workflow_id(case_id))
+async def send_update(client: Client, workflow_id: str, update: Any, request: Any) -> Any:
+    """Run a workflow update; the workflow's refusals become HTTP errors."""
+    handle = client.get_workflow_handle(workflow_id)
     try:
         return await handle.execute_update(update, request)
     except WorkflowUpdateFailedError as exc:
@@ -69,7 +70,7 @@ async def send_update(client: Client, case_id: str, update: Any, request: Any) -
         raise
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, "invalid_state", "办件流程已结束，不能再执行此操作") from exc
+            raise ApiError(409, "invalid_state", "流程已结束，不能再执行此操作") from exc
         raise _unavailable(exc) from exc
 
 

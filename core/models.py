@@ -181,5 +181,60 @@ class Escalation(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_column=_tz())
 
 
+class Rating(SQLModel, table=True):
+    """好差评: one rating of a matter, attributed to its departments and clerk."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        Index("ix_ratings_created_at", "created_at"),
+        Index("ix_ratings_departments", "departments", postgresql_using="gin"),
+    )
+    rating_id: str = Field(primary_key=True, max_length=48)
+    case_id: str = Field(max_length=32, index=True)
+    level: int
+    channel: str = Field(max_length=16)
+    rater: str | None = Field(default=None, max_length=64)
+    departments: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    clerk: str | None = Field(default=None, max_length=64)
+    item_code: str = Field(max_length=64)
+    district: str = Field(max_length=32)
+    comment: str = ""
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
+class Rectification(SQLModel, table=True):
+    """整改: the closed loop of a bad rating or a 12345 complaint (read model)."""
+
+    __tablename__ = "rectifications"
+    __table_args__ = (Index("ix_rectifications_department_status", "department", "status"),)
+    rectification_id: str = Field(primary_key=True, max_length=40)
+    source: str = Field(max_length=16)
+    case_id: str | None = Field(default=None, max_length=32, index=True)
+    department: str = Field(max_length=32)
+    rater: str | None = Field(default=None, max_length=64)
+    status: str = Field(max_length=20)
+    outcome: str | None = Field(default=None, max_length=16)
+    deadline: datetime | None = Field(default=None, sa_column=_tz())
+    overdue: bool = False
+    on_time: bool | None = None
+    opened_at: datetime = Field(sa_column=_tz(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=_tz())
+    view: dict = Field(sa_column=Column(JSONB, nullable=False))
+    last_seq: int = 0
+
+
+class Complaint(SQLModel, table=True):
+    """A 12345 hotline complaint; the caller's personal data stays here, never in Temporal."""
+
+    __tablename__ = "complaints"
+    complaint_id: str = Field(primary_key=True, max_length=32)
+    case_id: str | None = Field(default=None, max_length=32)
+    department: str = Field(max_length=32)
+    content: str
+    caller: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    received_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
 # Created by the migrations; case numbers are drawn from it.
 CASE_NUMBER_SEQUENCE = "case_number_seq"

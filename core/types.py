@@ -256,6 +256,22 @@ class RatingRequest(BaseModel):
     level: int = Field(ge=1, le=5)
     channel: RatingChannel
     comment: str = ""
+    anonymous: bool = False
+
+
+class RatingRecord(BaseModel):
+    """A rating as the read model keeps it, attributed to the departments and the clerk."""
+
+    rating_id: str
+    case_id: str
+    level: int
+    channel: RatingChannel
+    rater: str | None
+    departments: list[str]
+    clerk: str | None
+    item_code: str
+    district: str
+    at: Instant
 
 
 class WithdrawRequest(BaseModel):
@@ -297,7 +313,9 @@ class DeadlineSpec(BaseModel):
     """What a deadline counts from, so it can be recomputed when the calendar changes."""
 
     start: Instant
-    working_days: int
+    working_days: int = 0
+    # A period of calendar days instead (e.g. 7 days to rectify a bad rating).
+    calendar_days: int = 0
     pauses: list[Pause] = Field(default_factory=list)
 
 
@@ -412,4 +430,95 @@ class RecordRequest(BaseModel):
 
     view: CaseView
     events: list[CaseEvent]
+    notifications: list[Notification] = Field(default_factory=list)
+
+
+# ---- 好差评: ratings and the rectification loop ----------------------------------------------
+
+BAD_RATING_MAX = 2  # 1 非常不满意 and 2 不满意 are bad ratings (差评)
+RECTIFICATION_DAYS = 7
+
+
+class RectificationStatus(StrEnum):
+    VERIFYING = "verifying"  # 核实
+    RECTIFYING = "rectifying"  # 整改 (verified as reasonable)
+    EXPLAINING = "explaining"  # 解释说明 (unreasonable, or no legal basis)
+    AWAITING_FEEDBACK = "awaiting_feedback"  # 回访
+    AWAITING_REVIEW = "awaiting_review"  # 督办审核
+    CLOSED = "closed"
+
+
+class RectificationSource(StrEnum):
+    RATING = "rating"
+    COMPLAINT = "complaint"  # 12345
+
+
+class RectificationInput(BaseModel):
+    rectification_id: str
+    source: RectificationSource
+    case_id: str | None
+    department: str
+    level: int | None = None
+    channel: str
+    rater: str | None  # a username for real-name raters; None when anonymous
+    opened_at: Instant
+
+
+class VerifyRequest(BaseModel):
+    actor: Actor
+    reasonable: bool
+    finding: str
+
+
+class RectifyRequest(BaseModel):
+    actor: Actor
+    problem: str
+    action: str
+
+
+class ExplainRequest(BaseModel):
+    actor: Actor
+    explanation: str
+
+
+class FeedbackRequest(BaseModel):
+    actor: Actor
+    accepted: bool
+    note: str = ""
+
+
+class ReviewRequest(BaseModel):
+    actor: Actor
+    close: bool
+    opinion: str = ""
+
+
+class RectificationView(BaseModel):
+    rectification_id: str
+    source: RectificationSource
+    case_id: str | None
+    department: str
+    level: int | None
+    channel: str
+    rater: str | None
+    status: RectificationStatus
+    outcome: str | None = None  # "rectified" | "explained"
+    finding: str = ""
+    problem: str = ""
+    action: str = ""
+    explanation: str = ""
+    feedback_accepted: bool | None = None
+    replied_at: Instant | None = None
+    sent_back: bool = False
+    opened_at: Instant
+    deadline: Instant | None = None
+    warning: bool = False
+    overdue: bool = False
+    closed_at: Instant | None = None
+    last_seq: int = 0
+    events: list[CaseEvent] = Field(default_factory=list)
+
+
+class RectificationRecord(BaseModel):
+    view: RectificationView
     notifications: list[Notification] = Field(default_factory=list)

@@ -20,13 +20,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.deadlines import DeadlineClock
+from workflows.rectification import RectificationWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import compute_deadline
     from activities.case_records import CaseRecordActivities
+    from activities.ratings import RatingActivities
     from activities.review import ReviewActivities
     from core import search_attributes as sa
     from core.types import (
+        BAD_RATING_MAX,
         RATING_LABELS,
         SIGNERS,
         STATUS_LABELS,
@@ -44,8 +47,11 @@ with workflow.unsafe.imports_passed_through():
         DeliveryRequest,
         Escalation,
         Notification,
+        RatingRecord,
         RatingRequest,
         RecordRequest,
+        RectificationInput,
+        RectificationSource,
         ReviewTask,
         Role,
         SignatureRequest,
@@ -63,6 +69,8 @@ with workflow.unsafe.imports_passed_through():
 # Deadlines with warnings, supplement pauses and calendar re-arming (cases started before it
 # keep the single-timer behaviour they were recorded with).
 CALENDAR_V2 = "calendar-v2"
+# Ratings go to the read model, and a bad one opens a rectification loop (child workflow).
+RATINGS_V2 = "ratings-v2"
 DECIDED = frozenset(
     {
         CaseStatus.APPROVED,
@@ -111,6 +119,7 @@ class CaseWorkflow:
         self._acceptance_round = 0
         self._v2 = False
         self._paused_status = CaseStatus.UNDER_REVIEW
+        self._accepted_by: str | None = None
         self._acceptance_clock = DeadlineClock("acceptance", self._on_overdue)
         self._completion_clock = DeadlineClock("completion", self._on_overdue, self._on_warning)
 
@@ -318,6 +327,7 @@ class CaseWorkflow:
         if decision == AcceptanceDecision.ACCEPT:
             self._set_status(CaseStatus.UNDER_REVIEW)
             self._view.accepted_at = workflow.now()
+            self._accepted_by = req.actor.username
             self._view.tasks = [
                 TaskView(task_id=f"{self._view.case_id}-T{i}", department=code, status="pending")
                 for i, code in enumerate(self._view.departments, start=1)
@@ -495,7 +505,51 @@ class CaseWorkflow:
         )
         self._log("closed", None, "已办结")
         await self._record()
+        if workflow.patched(RATINGS_V2):
+            await self._file_rating(req)
         return self._view
+
+    async def _file_rating(self, req: RatingRequest) -> None:
+        view = self._view
+        rater = None if req.anonymous else req.actor.username
+        if req.actor.role == Role.CLERK and not req.anonymous:
+            rater = view.applicant_username  # recorded at the window's rating device
+        rating = RatingRecord(
+            rating_id=f"{view.case_id}:matter",
+            case_id=view.case_id,
+            level=req.level,
+            channel=req.channel,
+            rater=rater,
+            departments=view.departments,
+            clerk=self._accepted_by,
+            item_code=view.item_code,
+            district=view.district,
+            at=workflow.now(),
+        )
+        await workflow.execute_activity_method(
+            RatingActivities.record_rating, rating, start_to_close_timeout=_QUICK, retry_policy=_UNLIMITED
+        )
+        if req.level > BAD_RATING_MAX:
+            return
+        loop = RectificationInput(
+            rectification_id=f"R{view.case_id}",
+            source=RectificationSource.RATING,
+            case_id=view.case_id,
+            department=view.lead_department,
+            level=req.level,
+            channel=req.channel,
+            rater=rater,
+            opened_at=workflow.now(),
+        )
+        await workflow.start_child_workflow(
+            RectificationWorkflow.run,
+            loop,
+            id=f"rectification-{loop.rectification_id}",
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            static_summary=f"差评整改｜{view.item_name}｜办件号 {view.case_id}",
+        )
+        self._log("rectification_opened", None, "差评已转责任部门核实整改（7日内办结）", notify=True)
+        await self._record()
 
     @rate.validator
     def _validate_rate(self, req: RatingRequest) -> None:

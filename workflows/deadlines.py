@@ -43,9 +43,9 @@ class DeadlineClock:
     def at(self) -> datetime | None:
         return self.result.at if self.result else None
 
-    async def arm(self, start: datetime, working_days: int) -> DeadlineResult:
+    async def arm(self, start: datetime, working_days: int = 0, calendar_days: int = 0) -> DeadlineResult:
         """Start counting afresh (a new acceptance round, or acceptance itself)."""
-        self.spec = DeadlineSpec(start=start, working_days=working_days)
+        self.spec = DeadlineSpec(start=start, working_days=working_days, calendar_days=calendar_days)
         self.warned, self.overdue = self._on_warning is None, False
         return await self._compute()
 

@@ -32,6 +32,7 @@ from api.workflow_calls import send_update, start_case
 from core.config import Settings
 from core.models import Case, Submission, TimelineEntry
 from core.security import Principal
+from core.temporal import case_workflow_id
 from core.types import (
     STATUS_LABELS,
     AcceptanceRequest,
@@ -208,7 +209,7 @@ async def _act(
 ) -> CaseOut:
     case = await _load(db, case_id)
     ensure_can_act(principal, case, action)
-    view = await send_update(client, case_id, _UPDATES[action], request)
+    view = await send_update(client, case_workflow_id(case_id), _UPDATES[action], request)
     return CaseOut.of(view)
 
 

@@ -1,0 +1,53 @@
+"""好差评 read-model writes: ratings and the rectification loop, idempotent like the case's."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from core.models import NotificationRow, Rating, Rectification
+from core.types import RatingRecord, RectificationRecord
+
+
+class RatingActivities:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    async def record_rating(self, rating: RatingRecord) -> None:
+        row = {**rating.model_dump(exclude={"at"}), "created_at": rating.at}
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(Rating).values(**row).on_conflict_do_nothing())
+
+    @activity.defn
+    async def record_rectification(self, record: RectificationRecord) -> None:
+        view = record.view
+        on_time = None if view.replied_at is None else view.replied_at <= view.deadline
+        row = {
+            "rectification_id": view.rectification_id,
+            "source": view.source.value,
+            "case_id": view.case_id,
+            "department": view.department,
+            "rater": view.rater,
+            "status": view.status.value,
+            "outcome": view.outcome,
+            "deadline": view.deadline,
+            "overdue": view.overdue,
+            "on_time": on_time,
+            "opened_at": view.opened_at,
+            "closed_at": view.closed_at,
+            "view": view.model_dump(mode="json"),
+            "last_seq": view.last_seq,
+        }
+        upsert = insert(Rectification).values(**row)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["rectification_id"],
+            set_={k: upsert.excluded[k] for k in row if k != "rectification_id"},
+            where=Rectification.last_seq <= upsert.excluded.last_seq,
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(upsert)
+            if record.notifications:
+                notes = [{**n.model_dump(exclude={"at"}), "created_at": n.at} for n in record.notifications]
+                await conn.execute(insert(NotificationRow).values(notes).on_conflict_do_nothing())

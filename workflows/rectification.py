@@ -1,0 +1,233 @@
+"""The rectification loop (差评整改闭环): rate → feedback → rectification → supervision.
+
+Opened by a bad rating (as a child of its case) or a 12345 complaint. The responsible
+department verifies it (核实), then rectifies (整改: what was wrong, what was done) or, for a
+complaint that is unreasonable or lacks legal basis, explains (解释说明); a real-name rater
+gets the reply and says whether they accept it (回访); a supervisor closes it, or sends it
+back once for more work. The department must reply within 7 days (calendar rule); a warning
+fires on the last day and an escalation when it passes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+from workflows.deadlines import DeadlineClock
+
+with workflow.unsafe.imports_passed_through():
+    from activities.case_records import CaseRecordActivities
+    from activities.ratings import RatingActivities
+    from core.types import (
+        RECTIFICATION_DAYS,
+        SUPERVISOR_INBOX,
+        Actor,
+        CaseErrorCode,
+        CaseEvent,
+        Escalation,
+        ExplainRequest,
+        FeedbackRequest,
+        Notification,
+        RectificationInput,
+        RectificationRecord,
+        RectificationStatus,
+        RectificationView,
+        RectifyRequest,
+        ReviewRequest,
+        VerifyRequest,
+        department_inbox,
+    )
+
+S = RectificationStatus
+REPLIED = frozenset({S.AWAITING_FEEDBACK, S.AWAITING_REVIEW, S.CLOSED})
+_QUICK = timedelta(seconds=30)
+_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+def _refuse(code: CaseErrorCode, message: str) -> ApplicationError:
+    return ApplicationError(message, type=code.value, non_retryable=True)
+
+
+@workflow.defn(name="RectificationWorkflow")
+class RectificationWorkflow:
+    @workflow.init
+    def __init__(self, inp: RectificationInput) -> None:
+        self._view = RectificationView(
+            **inp.model_dump(exclude={"opened_at"}), opened_at=inp.opened_at, status=S.VERIFYING
+        )
+        self._clock = DeadlineClock("rectification", self._on_overdue, self._on_warning)
+        self._notes: list[Notification] = []
+        self._recorded_notes = 0
+
+    @workflow.run
+    async def run(self, inp: RectificationInput) -> RectificationView:
+        await self._clock.arm(inp.opened_at, calendar_days=RECTIFICATION_DAYS)
+        self._view.deadline = self._clock.at
+        what = "差评" if inp.source == "rating" else "12345投诉"
+        self._log("opened", None, f"收到{what}，请在 {self._clock.at:%Y-%m-%d} 前完成核实整改")
+        self._notify(department_inbox(inp.department), f"新的{what}待核实整改：{inp.rectification_id}")
+        await self._record()
+        while self._view.status != S.CLOSED:
+            await self._clock.watch(lambda: self._view.status in REPLIED)
+            await workflow.wait_condition(lambda: self._view.status not in REPLIED - {S.CLOSED})
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._view
+
+    # ---- the department ------------------------------------------------------------------
+
+    @workflow.update
+    async def verify(self, req: VerifyRequest) -> RectificationView:
+        self._view.finding = req.finding
+        self._view.status = S.RECTIFYING if req.reasonable else S.EXPLAINING
+        verdict = "情况属实，进入整改" if req.reasonable else "诉求不合理或缺乏法定依据，将作解释说明"
+        self._log("verified", req.actor, f"核实：{verdict}。{req.finding}")
+        await self._record()
+        return self._view
+
+    @verify.validator
+    def _validate_verify(self, req: VerifyRequest) -> None:
+        self._require({S.VERIFYING}, "核实", req.actor)
+
+    @workflow.update
+    async def rectify(self, req: RectifyRequest) -> RectificationView:
+        self._view.problem, self._view.action = req.problem, req.action
+        self._reply("rectified", req.actor, f"整改：问题为“{req.problem}”，已采取措施“{req.action}”")
+        await self._record()
+        return self._view
+
+    @rectify.validator
+    def _validate_rectify(self, req: RectifyRequest) -> None:
+        self._require({S.RECTIFYING}, "整改", req.actor)
+
+    @workflow.update
+    async def explain(self, req: ExplainRequest) -> RectificationView:
+        self._view.explanation = req.explanation
+        self._reply("explained", req.actor, f"解释说明：{req.explanation}")
+        await self._record()
+        return self._view
+
+    @explain.validator
+    def _validate_explain(self, req: ExplainRequest) -> None:
+        self._require({S.EXPLAINING}, "解释说明", req.actor)
+
+    def _reply(self, outcome: str, actor: Actor, message: str) -> None:
+        self._view.outcome = outcome
+        self._view.replied_at = self._view.replied_at or workflow.now()
+        real_name = self._view.rater is not None
+        self._view.status = S.AWAITING_FEEDBACK if real_name else S.AWAITING_REVIEW
+        self._log(outcome, actor, message)
+        if real_name:
+            self._notify(self._view.rater, f"您的评价/投诉 {self._view.rectification_id} 已答复：{message}")
+
+    # ---- the rater and the supervisor -------------------------------------------------------
+
+    @workflow.update
+    async def feedback(self, req: FeedbackRequest) -> RectificationView:
+        self._view.feedback_accepted = req.accepted
+        self._view.status = S.AWAITING_REVIEW
+        verdict = "认可" if req.accepted else "不认可"
+        self._log("feedback", req.actor, f"回访：评价人{verdict}答复。{req.note}")
+        self._notify(SUPERVISOR_INBOX, f"{self._view.rectification_id} 待督办审核")
+        await self._record()
+        return self._view
+
+    @feedback.validator
+    def _validate_feedback(self, req: FeedbackRequest) -> None:
+        if req.actor.username != self._view.rater:
+            raise _refuse(CaseErrorCode.WRONG_SIGNER, "只有评价人本人可以反馈是否认可")
+        self._require_status({S.AWAITING_FEEDBACK}, "回访反馈")
+
+    @workflow.update
+    async def review(self, req: ReviewRequest) -> RectificationView:
+        if req.close:
+            self._view.status, self._view.closed_at = S.CLOSED, workflow.now()
+            self._log("closed", req.actor, f"督办审核通过，已办结。{req.opinion}")
+        else:
+            self._view.sent_back = True
+            self._view.status = S.RECTIFYING if self._view.outcome == "rectified" else S.EXPLAINING
+            self._log("sent_back", req.actor, f"督办退回，请继续办理：{req.opinion}")
+            self._notify(department_inbox(self._view.department), f"{self._view.rectification_id} 被督办退回")
+        await self._record()
+        return self._view
+
+    @review.validator
+    def _validate_review(self, req: ReviewRequest) -> None:
+        self._require_status({S.AWAITING_REVIEW}, "督办审核")
+        if not req.close and self._view.sent_back:
+            raise _refuse(CaseErrorCode.INVALID_STATE, "每件只能退回一次，请审核办结")
+
+    @workflow.query
+    def view(self) -> RectificationView:
+        return self._view
+
+    # ---- deadline ---------------------------------------------------------------------------
+
+    async def _on_warning(self, clock: DeadlineClock) -> None:
+        self._view.warning = True
+        self._log("warning", None, "核实整改时限今日届满，已预警")
+        self._notify(department_inbox(self._view.department), f"预警：{self._view.rectification_id} 今日到期")
+        await self._record()
+
+    async def _on_overdue(self, clock: DeadlineClock) -> None:
+        self._view.overdue = True
+        self._log("overdue", None, "已超过7日核实整改时限，已提交督办")
+        self._notify(SUPERVISOR_INBOX, f"{self._view.rectification_id} 超过核实整改时限，请督办")
+        escalation = Escalation(
+            case_id=self._view.rectification_id,
+            kind="rectification",
+            department=self._view.department,
+            deadline=clock.at,
+        )
+        await workflow.execute_activity_method(
+            CaseRecordActivities.escalate, escalation, start_to_close_timeout=_QUICK, retry_policy=_RETRY
+        )
+        await self._record()
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _require(self, allowed: set[RectificationStatus], action: str, actor: Actor) -> None:
+        if actor.department != self._view.department:
+            raise _refuse(CaseErrorCode.WRONG_DEPARTMENT, "非责任部门，无权办理")
+        self._require_status(allowed, action)
+
+    def _require_status(self, allowed: set[RectificationStatus], action: str) -> None:
+        if self._view.status not in allowed:
+            raise _refuse(CaseErrorCode.INVALID_STATE, f"当前状态为 {self._view.status.value}，不能{action}")
+
+    def _log(self, event: str, actor: Actor | None, message: str) -> None:
+        seq = len(self._view.events) + 1
+        self._view.events.append(
+            CaseEvent(
+                seq=seq,
+                at=workflow.now(),
+                event=event,
+                actor=actor.username if actor else "system",
+                role=actor.role.value if actor else "system",
+                message=message,
+            )
+        )
+        self._view.last_seq = seq
+
+    def _notify(self, recipient: str, message: str) -> None:
+        self._notes.append(
+            Notification(
+                notification_id=f"{self._view.rectification_id}:{len(self._view.events)}:{recipient}",
+                case_id=self._view.case_id or self._view.rectification_id,
+                recipient=recipient,
+                message=message,
+                at=workflow.now(),
+            )
+        )
+
+    async def _record(self) -> None:
+        notes = self._notes[self._recorded_notes :]
+        self._recorded_notes = len(self._notes)
+        await workflow.execute_activity_method(
+            RatingActivities.record_rectification,
+            RectificationRecord(view=self._view.model_copy(deep=True), notifications=notes),
+            start_to_close_timeout=_QUICK,
+            retry_policy=_RETRY,
+        )

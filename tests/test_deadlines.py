@@ -32,7 +32,11 @@ from core.types import (
     CaseInput,
     DeliveryMethod,
     DeliveryRequest,
+    ExplainRequest,
     ItemSnapshot,
+    RectificationInput,
+    RectificationSource,
+    ReviewRequest,
     Role,
     SignatureRequest,
     SignDecision,
@@ -40,11 +44,13 @@ from core.types import (
     SupplementRequest,
     TaskOutcome,
     TaskResult,
+    VerifyRequest,
     WithdrawRequest,
 )
 from tests.conftest import SESSION, venv_binary
 from worker import build_worker
 from workflows.case import CaseWorkflow
+from workflows.rectification import RectificationWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 QUEUE = "gov-cases-time-skipping"
@@ -299,3 +305,50 @@ async def _messages(engine: AsyncEngine, case_id: str) -> list[str]:
             select(TimelineEntry.message).where(TimelineEntry.case_id == case_id).order_by(TimelineEntry.seq)
         )
         return list(rows.scalars())
+
+
+async def test_rectification_overdue_escalates(skipping, engine: AsyncEngine) -> None:
+    rid = f"RTS{uuid.uuid4().hex[:10].upper()}"
+    opened = await skipping.get_current_time()
+    handle = await skipping.client.start_workflow(
+        RectificationWorkflow.run,
+        RectificationInput(
+            rectification_id=rid,
+            source=RectificationSource.COMPLAINT,
+            case_id=None,
+            department="tax",
+            channel="phone",
+            rater=None,
+            opened_at=opened,
+        ),
+        id=f"rectification-{rid}",
+        task_queue=QUEUE,
+    )
+    expected = STATUTORY.add_calendar_days(opened, 7)
+    for _ in range(200):
+        view = await handle.query(RectificationWorkflow.view)
+        if view.deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert view.deadline == expected.at
+
+    await _skip_to(skipping, expected.warning_at + timedelta(minutes=1))
+    assert (await handle.query(RectificationWorkflow.view)).warning
+    await _skip_to(skipping, expected.at + timedelta(minutes=1))
+    late = await handle.query(RectificationWorkflow.view)
+    assert late.overdue and [e.event for e in late.events] == ["opened", "warning", "overdue"]
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(EscalationRow).where(EscalationRow.case_id == rid))).one()
+        assert row.kind == "rectification" and row.department == "tax"
+
+    staff = Actor(username="tax-staff", role=Role.DEPARTMENT, department="tax")
+    await handle.execute_update(
+        RectificationWorkflow.verify, VerifyRequest(actor=staff, reasonable=False, finding="无法定依据")
+    )
+    await handle.execute_update(
+        RectificationWorkflow.explain, ExplainRequest(actor=staff, explanation="已说明")
+    )
+    supervisor = Actor(username="supervisor1", role=Role.SUPERVISOR)
+    await handle.execute_update(RectificationWorkflow.review, ReviewRequest(actor=supervisor, close=True))
+    final = await handle.result()
+    assert final.status == "closed" and final.outcome == "explained" and final.overdue

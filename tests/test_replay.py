@@ -6,6 +6,7 @@ A change that would break running cases fails here. After an intended, versioned
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def _replayer() -> Replayer:
 
 async def test_recorded_histories_replay() -> None:
     files = sorted(HISTORIES.glob("*.json"))
-    assert len(files) >= 9, "recorded histories are missing"
+    assert len(files) >= 11, "recorded histories are missing"
     for path in files:
         history = WorkflowHistory.from_json(path.stem, path.read_text())
         result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
@@ -37,7 +38,7 @@ async def test_recorded_histories_replay() -> None:
 
 
 async def _scenarios(api: Api) -> dict[str, str]:
-    """One case per lifecycle shape, left where each shape ends or waits."""
+    """One workflow per lifecycle shape, left where each shape ends or waits: name → id."""
     closed = await to_awaiting_signature(api)
     await sign(api, closed, "market-handler")
     await api.post(f"/cases/{closed}/delivery", "clerk1", {"method": "electronic"})
@@ -65,23 +66,45 @@ async def _scenarios(api: Api) -> dict[str, str]:
     await api.post(f"/cases/{paused}/supplement-requests", "market-staff", notice)
     await api.post(f"/cases/{paused}/supplements", "applicant1", {"materials": ["F03"]})
 
+    rated_bad = await to_awaiting_signature(api)
+    await sign(api, rated_bad, "market-handler")
+    await api.post(f"/cases/{rated_bad}/delivery", "clerk1", {"method": "electronic"})
+    await api.post(f"/cases/{rated_bad}/ratings", "applicant1", {"level": 1, "channel": "app"})
+    await _wait_for_loop(api, rated_bad)
+    rid = f"R{rated_bad}"
+    await api.post(
+        f"/rectifications/{rid}/verification", "market-staff", {"reasonable": True, "finding": "属实"}
+    )
+
     rejected = (await submit(api))["case_id"]
     reject = {"decision": "reject", "reason": "不属于本机关职权范围"}
     await api.post(f"/cases/{rejected}/acceptance", "clerk1", reject)
-    return {
+    ids = {
         "sign_once_closed": closed,
         "sign_twice_approved": twice,
         "supplemented_then_withdrawn": supplemented,
         "rejected": rejected,
         "review_paused_for_supplements": paused,
+        "bad_rating_closed": rated_bad,
     }
+    workflow_ids = {name: case_workflow_id(case_id) for name, case_id in ids.items()}
+    workflow_ids["rectification_verified"] = f"rectification-{rid}"
+    return workflow_ids
+
+
+async def _wait_for_loop(api: Api, case_id: str) -> None:
+    for _ in range(200):
+        if (await api.get("/rectifications", "supervisor1", params={"case_id": case_id})).json():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no rectification opened")
 
 
 async def test_fresh_histories_replay(api: Api, client: Client) -> None:
-    cases = await _scenarios(api)
+    workflow_ids = await _scenarios(api)
     histories = {
-        name: await client.get_workflow_handle(case_workflow_id(case_id)).fetch_history()
-        for name, case_id in cases.items()
+        name: await client.get_workflow_handle(workflow_id).fetch_history()
+        for name, workflow_id in workflow_ids.items()
     }
     for name, history in histories.items():
         result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)

@@ -26,8 +26,9 @@ from core.types import (
 FIELD_TO_ELEMENT: dict[str, str] = {e.field: e.key for e in ELEMENTS if e.field}
 
 
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+def canonical_json(value: Any, sort_keys: bool = True) -> bytes:
+    """Deterministic bytes (for hashes and ETags); unsorted keys keep the elements' standard order."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, separators=(",", ":")).encode()
 
 
 def content_hash(content: GuideContent) -> str:

@@ -120,5 +120,5 @@ async def get_guide(
     """办事指南: identical content for every channel (the channel never changes the content)."""
     row, content = await published_guide(db, code, district, version)
     out = guide_out(row, content, district, await department_names(db))
-    body = guides.canonical_json(out.model_dump(mode="json"))
+    body = guides.canonical_json(out.model_dump(mode="json"), sort_keys=False)
     return conditional(body, "application/json", if_none_match)

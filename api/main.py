@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import Services
-from api.routers import auth, cases, catalogue, health, items, notifications, tasks
+from api.routers import auth, cases, catalogue, guides, health, items, notifications, tasks
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(guides.router)
     for module in (auth, items, catalogue, cases, tasks, notifications):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -7,10 +7,12 @@ the mobile app and the kiosk all read the same published content at the same mom
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+import segno
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,12 +20,14 @@ from api.deps import session
 from api.errors import ApiError, not_found
 from api.schemas import DepartmentOut, GuideOut, GuideSettingsOut, ItemOut
 from core import guides
+from core.flowchart import flowchart_svg
 from core.models import Department, GuideVersion
 from core.types import DISTRICTS, GuideChannel, GuideContent, GuideStatus
 
 router = APIRouter(prefix="/items", tags=["items"])
 
 Db = Annotated[AsyncSession, Depends(session)]
+IfNoneMatch = Annotated[str | None, Header()]
 
 
 async def department_names(db: AsyncSession) -> dict[str, str]:
@@ -115,10 +119,42 @@ async def get_guide(
     district: str | None = None,
     channel: Annotated[GuideChannel | None, Query(description="online / window / mobile / kiosk")] = None,
     version: Annotated[int | None, Query(ge=1)] = None,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """办事指南: identical content for every channel (the channel never changes the content)."""
     row, content = await published_guide(db, code, district, version)
     out = guide_out(row, content, district, await department_names(db))
     body = guides.canonical_json(out.model_dump(mode="json"), sort_keys=False)
     return conditional(body, "application/json", if_none_match)
+
+
+@router.get(
+    "/{code}/flowchart.svg", response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}}
+)
+async def get_flowchart(
+    code: str, db: Db, version: Annotated[int | None, Query(ge=1)] = None, if_none_match: IfNoneMatch = None
+) -> Response:
+    """办理流程图, drawn from the process steps of the published guide."""
+    row, content = await published_guide(db, code, None, version)
+    svg = flowchart_svg(content.name or code, content.process or [], await department_names(db))
+    return conditional(svg.encode(), "image/svg+xml", if_none_match)
+
+
+def guide_page_url(request: Request, code: str, district: str | None) -> str:
+    url = str(request.url_for("guide_page", code=code))
+    return f"{url}?district={district}" if district else url
+
+
+def qr_png(url: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="png", scale=8, border=4)
+    return buffer.getvalue()
+
+
+@router.get("/{code}/qr.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+async def get_qr(
+    code: str, request: Request, db: Db, district: str | None = None, if_none_match: IfNoneMatch = None
+) -> Response:
+    """A QR code that opens the item's public guide page (for the district, if given)."""
+    await published_guide(db, code, district)
+    return conditional(qr_png(guide_page_url(request, code, district)), "image/png", if_none_match)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.seed import ITEMS
+from core.seed import ITEMS, seed
 from tests.conftest import Api
 from tests.helpers import accept, submit, wait_for_status
 
@@ -385,3 +385,10 @@ async def test_every_channel_gets_the_same_content_with_a_strong_etag(api: Api) 
     )
     assert changed.status_code == 200 and changed.headers["etag"] != etag
     assert changed.json()["elements"]["hours"]["value"] == "周六 9:00—11:30"
+
+
+async def test_seeding_again_publishes_nothing_new(api: Api, engine: AsyncEngine) -> None:
+    before = (await api.get("/catalogue/items/market-001/versions", "operator1")).json()
+    await seed(engine)
+    after = (await api.get("/catalogue/items/market-001/versions", "operator1")).json()
+    assert after == before and [v["published_by"] for v in after] == ["seed"]

@@ -149,6 +149,7 @@ async def get_version(code: str, version: int, db: Db, _: Operator) -> VersionOu
 @router.patch("/{code}/versions/{version}", response_model=VersionOut)
 async def edit_draft(code: str, version: int, body: GuideContent, db: Db, operator: Operator) -> VersionOut:
     """Change some fields of a draft (fields not sent stay as they are)."""
+    await _lock_item(db, code)  # not while it is being published
     row = await _version(db, code, version)
     if row.status != GuideStatus.DRAFT:
         raise ApiError(409, "version_published", f"第{version}版已发布，已发布的版本不可修改，请新建草稿")

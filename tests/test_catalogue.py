@@ -262,6 +262,10 @@ async def test_case_keeps_the_version_it_was_submitted_under(api: Api) -> None:
         {"decision": "supplement", "missing_materials": ["M05"]},
     )
     assert r.status_code == 200, r.text
+    r = await api.post(f"/cases/{new['case_id']}/supplements", "applicant1", {"materials": ["M05", "Z99"]})
+    assert r.status_code == 422 and r.json()["code"] == "unlisted_material"
+    r = await api.post(f"/cases/{new['case_id']}/supplements", "applicant1", {"materials": ["M05"]})
+    assert r.status_code == 200 and r.json()["materials"] == ["M01", "M02", "M03", "M05"]
     await accept(api, old["case_id"])
     assert (await wait_for_status(api, old["case_id"], "under_review"))["item_version"] == 1
 

@@ -17,14 +17,16 @@ header h1{margin:0;font-size:1.3rem}header p{margin:4px 0 0;font-size:.85rem}
 main{max-width:960px;margin:0 auto;padding:12px}
 section{background:#fff;border-radius:8px;padding:12px 16px;margin:12px 0;box-shadow:0 1px 3px #0002}
 h2{font-size:1.1rem;border-left:4px solid #b91c1c;padding-left:8px}
-table{width:100%;border-collapse:collapse}th,td{border:1px solid #d8dde6;padding:6px 8px;text-align:left;
-vertical-align:top}th{background:#eef2f7;white-space:nowrap;width:8em}
+table{width:100%;border-collapse:collapse;table-layout:fixed}th,td{border:1px solid #d8dde6;padding:6px;
+text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#eef2f7}
+.elements th{width:6.5em}.materials th:nth-child(1){width:2.5em}
+.materials th:nth-child(3),.materials th:nth-child(4){width:5em}small{color:#555}
 ul,ol{margin:0;padding-left:1.2em}.local{color:#1f4e8c;font-size:.75rem}
 .flowchart svg{max-width:100%;height:auto}
 """
 
 
-_MATERIAL_HEADER = "".join(f"<th>{h}</th>" for h in ("序号", "编码", "材料名称", "形式", "份数", "要求"))
+_MATERIAL_HEADER = "".join(f"<th>{h}</th>" for h in ("序号", "材料名称", "形式份数", "要求"))
 
 
 def _list(items: list[str], ordered: bool = False) -> str:
@@ -85,8 +87,9 @@ def guide_page(guide: dict, flowchart_svg: str, department_names: dict[str, str]
         flags = ("必要" if m["required"] else "非必要") + ("，可容缺" if m["deferrable"] else "")
         note = f"<br><small>{escape(m['note'])}</small>" if m.get("note") else ""
         materials.append(
-            f'<tr class="material"><td>{i}</td><td>{escape(m["code"])}</td><td>{escape(m["name"])}{note}</td>'
-            f"<td>{escape(m['form'])}</td><td>{m['copies']}</td><td>{flags}</td></tr>"
+            f'<tr class="material" id="material-{escape(m["code"])}"><td>{i}</td>'
+            f'<td>{escape(m["name"])}<br><small class="code">编码 {escape(m["code"])}</small>{note}</td>'
+            f"<td>{escape(m['form'])} {m['copies']}份</td><td>{flags}</td></tr>"
         )
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">

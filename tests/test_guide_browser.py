@@ -25,7 +25,7 @@ def chromium() -> str:
     return found
 
 
-async def run_chromium(profile: Path, *args: str) -> bytes:
+async def run_chromium(profile: Path, *args: str, size: tuple[int, int] = PHONE) -> bytes:
     # Asynchronously: the API under test is served by this same event loop.
     proc = await asyncio.create_subprocess_exec(
         chromium(),
@@ -38,7 +38,7 @@ async def run_chromium(profile: Path, *args: str) -> bytes:
         "--hide-scrollbars",
         "--force-device-scale-factor=1",
         f"--user-data-dir={profile}",
-        f"--window-size={PHONE[0]},{PHONE[1]}",
+        f"--window-size={size[0]},{size[1]}",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -75,3 +75,19 @@ async def test_guide_page_renders_in_headless_chromium(api_url: str, tmp_path: P
     # Text, tables and the flowchart make for many colours; a blank or error page has few.
     colours = {image.pixel(x, y)[:3] for y in range(0, 1600, 3) for x in range(0, image.width, 3)}
     assert len(colours) > 50
+
+
+async def test_flowchart_renders_in_headless_chromium(api_url: str, tmp_path: Path) -> None:
+    shot = artifact("flowchart-culture-001.png")
+    await run_chromium(
+        tmp_path / "svg",
+        f"--screenshot={shot}",
+        f"{api_url}/api/v1/items/culture-001/flowchart.svg",
+        size=(760, 800),
+    )
+    image = read_png(shot.read_bytes())  # noqa: ASYNC240 (a local file, once)
+    pixels = [image.pixel(x, y)[:3] for y in range(image.height) for x in range(image.width)]
+    strokes = sum(1 for p in pixels if p == (0x1F, 0x4E, 0x8C))  # box borders and arrows
+    terminals = sum(1 for p in pixels if p == (0xE8, 0xF0, 0xFB))  # start and end ovals
+    text = sum(1 for p in pixels if max(p) < 0x60)  # dark glyphs of the labels
+    assert strokes > 2000 and terminals > 5000 and text > 1000, (strokes, terminals, text)

@@ -13,7 +13,9 @@ from api.routers import (
     auth,
     calendar,
     cases,
+    catalogue,
     complaints,
+    guides,
     health,
     items,
     notifications,
@@ -48,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
-    routers = (auth, items, cases, tasks, notifications, calendar, supervision)
+    app.include_router(guides.router)
+    routers = (auth, items, catalogue, cases, tasks, notifications, calendar, supervision)
     for module in (*routers, rectifications, complaints):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,6 +13,9 @@ from core.types import (
     CaseStatus,
     CaseView,
     DeliveryMethod,
+    GuideContent,
+    GuideProblem,
+    GuideStatus,
     Instant,
     MaterialRef,
     RatingChannel,
@@ -65,6 +68,89 @@ class ItemOut(BaseModel):
     signature_mode: SignatureMode
     legal_time_limit_days: int
     promised_time_limit_days: int
+
+
+class GuideElementOut(BaseModel):
+    label: str
+    scope: str
+    value: Any
+
+
+class GuideSettingsOut(BaseModel):
+    signature_mode: SignatureMode | None
+    departments: list[DepartmentOut]
+
+
+class GuideOut(BaseModel):
+    """A published guide as every channel shows it: the 26 elements plus the engine settings."""
+
+    code: str
+    version: int
+    effective_from: Instant
+    district: str | None
+    district_name: str | None
+    elements: dict[str, GuideElementOut]
+    settings: GuideSettingsOut
+
+
+# ---- catalogue management (operators) ---------------------------------------------------------
+
+
+class ItemCreate(Strict):
+    code: str = Field(min_length=3, max_length=64, pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
+    content: GuideContent = Field(default_factory=GuideContent)
+
+
+class PublishIn(Strict):
+    effective_from: datetime | None = None
+
+
+class VersionSummary(BaseModel):
+    code: str
+    version: int
+    status: GuideStatus
+    in_force: bool
+    effective_from: Instant | None
+    published_at: Instant | None
+    published_by: str | None
+    created_by: str
+    updated_at: Instant
+    content_hash: str | None
+
+
+class VersionOut(VersionSummary):
+    content: GuideContent
+    elements: dict[str, GuideElementOut]
+
+
+class ValidationOut(BaseModel):
+    code: str
+    version: int
+    valid: bool
+    problems: list[GuideProblem]
+
+
+class ChangeOut(BaseModel):
+    element: str
+    label: str
+    before: Any
+    after: Any
+
+
+class DiffOut(BaseModel):
+    code: str
+    from_version: int
+    to_version: int
+    changes: list[ChangeOut]
+
+
+class DistrictVariantOut(BaseModel):
+    code: str
+    district: str
+    district_name: str
+    localized: dict[str, str]
+    updated_at: Instant
+    updated_by: str
 
 
 # ---- cases -----------------------------------------------------------------------------------

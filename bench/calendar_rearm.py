@@ -33,8 +33,8 @@ from core.calendar import BEIJING  # noqa: E402
 from core.config import to_async_url  # noqa: E402
 from core.db import make_engine  # noqa: E402
 from core.models import CalendarOverride, Case  # noqa: E402
-from core.seed import DEPARTMENTS, ITEMS  # noqa: E402
-from core.types import Actor, CalendarChange, CaseInput, ItemSnapshot, Role  # noqa: E402
+from core.seed import seed_snapshot  # noqa: E402
+from core.types import Actor, CalendarChange, CaseInput, Role  # noqa: E402
 from scripts.bootstrap import bootstrap  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.calendar_change import CalendarChangeWorkflow  # noqa: E402
@@ -42,11 +42,10 @@ from workflows.calendar_change import CalendarChangeWorkflow  # noqa: E402
 QUEUE = "bench-rearm"
 
 
-def _case(item: dict) -> CaseInput:
-    departments = [{"code": c, "name": DEPARTMENTS[c]} for c in item["departments"]]
+def _case(item_code: str) -> CaseInput:
     return CaseInput(
         case_id=f"BR{uuid.uuid4().hex[:12].upper()}",
-        item=ItemSnapshot(**{**item, "version": 1, "departments": departments}),
+        item=seed_snapshot(item_code),
         applicant_username="applicant1",
         channel="online",
         district="chaoyang",
@@ -61,7 +60,7 @@ async def _open_cases(client, n: int, concurrency: int = 64) -> datetime:
 
     async def one() -> None:
         async with gate:
-            view = await start_case(client, QUEUE, _case(ITEMS[0]))
+            view = await start_case(client, QUEUE, _case("market-001"))
             deadlines.append(view.acceptance_deadline)
 
     await asyncio.gather(*(one() for _ in range(n)))

@@ -26,17 +26,47 @@ class Department(SQLModel, table=True):
 
 
 class ServiceItem(SQLModel, table=True):
-    """A catalogue service item (政务服务事项); departments[0] leads and signs."""
+    """A catalogue entry (政务服务事项): only its code. Everything a guide states lives in its
+    versions (`guide_versions`); the published version in force is what every channel shows."""
 
     __tablename__ = "service_items"
     code: str = Field(primary_key=True, max_length=64)
-    name: str = Field(max_length=200)
-    version: int = 1
-    departments: list[str] = Field(sa_column=Column(JSONB, nullable=False))
-    materials: list[dict] = Field(sa_column=Column(JSONB, nullable=False))
-    signature_mode: str = Field(max_length=16)
-    legal_time_limit_days: int
-    promised_time_limit_days: int
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
+class GuideVersion(SQLModel, table=True):
+    """One version of an item's city-level guide (办事指南): a draft, or published and immutable.
+
+    `content` is a GuideContent (core.types); a published version takes effect at
+    `effective_from`, and the version in force is the newest published one already effective.
+    """
+
+    __tablename__ = "guide_versions"
+    __table_args__ = (Index("ix_guide_versions_in_force", "item_code", "status", "effective_from"),)
+    item_code: str = Field(primary_key=True, max_length=64, foreign_key="service_items.code")
+    version: int = Field(primary_key=True)
+    status: str = Field(max_length=16)
+    content: dict = Field(sa_column=Column(JSONB, nullable=False))
+    content_hash: str | None = Field(default=None, max_length=64)
+    effective_from: datetime | None = Field(default=None, sa_column=_tz())
+    published_at: datetime | None = Field(default=None, sa_column=_tz())
+    published_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+    created_by: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
+class DistrictGuide(SQLModel, table=True):
+    """A district's variant of a guide: only its localized elements (place, hours, contacts),
+    overlaid on whichever city version is in force, so a new city version reaches every
+    district at the same moment."""
+
+    __tablename__ = "district_guides"
+    item_code: str = Field(primary_key=True, max_length=64, foreign_key="service_items.code")
+    district: str = Field(primary_key=True, max_length=32)
+    localized: dict = Field(sa_column=Column(JSONB, nullable=False))
+    updated_at: datetime = Field(sa_column=_tz(nullable=False))
+    updated_by: str = Field(max_length=64)
 
 
 class Account(SQLModel, table=True):

@@ -522,3 +522,138 @@ class RectificationView(BaseModel):
 class RectificationRecord(BaseModel):
     view: RectificationView
     notifications: list[Notification] = Field(default_factory=list)
+
+
+# ---- service guides (办事指南) -----------------------------------------------------------------
+
+
+class GuideStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class MaterialForm(StrEnum):
+    """材料形式."""
+
+    ORIGINAL = "原件"
+    COPY = "复印件"
+    ELECTRONIC = "电子"
+
+
+class HandlingChannel(StrEnum):
+    """办理形式."""
+
+    ONLINE = "online"
+    WINDOW = "window"
+    MAIL = "mail"
+
+
+HANDLING_CHANNEL_LABELS: dict[HandlingChannel, str] = {
+    HandlingChannel.ONLINE: "网上办理",
+    HandlingChannel.WINDOW: "窗口办理",
+    HandlingChannel.MAIL: "邮寄办理",
+}
+
+
+class GuideChannel(StrEnum):
+    """Where a guide is shown; a channel changes presentation, never content."""
+
+    ONLINE = "online"
+    WINDOW = "window"
+    MOBILE = "mobile"
+    KIOSK = "kiosk"
+
+
+class HandlingScope(StrEnum):
+    """通办范围."""
+
+    CITY_WIDE = "city_wide"
+    DISTRICT_WIDE = "district_wide"
+    LOCAL = "local"
+
+
+HANDLING_SCOPE_LABELS: dict[HandlingScope, str] = {
+    HandlingScope.CITY_WIDE: "全市通办",
+    HandlingScope.DISTRICT_WIDE: "全区通办",
+    HandlingScope.LOCAL: "属地办理",
+}
+
+
+class GuideMaterial(BaseModel):
+    """One required material (所需材料) as a guide states it."""
+
+    model_config = {"extra": "forbid"}
+
+    code: str = Field(min_length=1, max_length=16)
+    name: str = Field(min_length=1, max_length=200)
+    form: MaterialForm
+    copies: int = Field(ge=0, le=20)
+    required: bool = True
+    # May be supplied after acceptance under 容缺受理.
+    deferrable: bool = False
+    note: str = Field(default="", max_length=500)
+
+
+class ProcessStep(BaseModel):
+    """One step of 办理流程; steps sharing a `stage` run in parallel, stages run in order."""
+
+    model_config = {"extra": "forbid"}
+
+    stage: int = Field(ge=1, le=50)
+    name: str = Field(min_length=1, max_length=100)
+    department: str = Field(min_length=1, max_length=32)
+    action: str = Field(default="", max_length=500)
+
+
+class Availability(BaseModel):
+    """预约办理 / 网上支付 / 物流快递: whether it is offered, and how."""
+
+    model_config = {"extra": "forbid"}
+
+    available: bool
+    note: str = Field(default="", max_length=500)
+
+
+class GuideContent(BaseModel):
+    """A guide version's content. In a draft any field may still be missing (None); validation
+    (core.guides.validate) names each missing or inconsistent element before publication."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str | None = Field(default=None, max_length=200)
+    item_type: str | None = Field(default=None, max_length=50)
+    legal_basis: list[str] | None = None
+    implementing_body: str | None = Field(default=None, max_length=200)
+    acceptance_conditions: list[str] | None = None
+    served_parties: list[str] | None = None
+    legal_time_limit_days: int | None = Field(default=None, ge=0, le=3650)
+    promised_time_limit_days: int | None = Field(default=None, ge=0, le=3650)
+    result_name: str | None = Field(default=None, max_length=200)
+    result_sample: str | None = Field(default=None, max_length=500)
+    fee_standard: str | None = Field(default=None, max_length=500)
+    fee_basis: str | None = Field(default=None, max_length=500)
+    materials: list[GuideMaterial] | None = None
+    deferral_policy: str | None = Field(default=None, max_length=1000)
+    process: list[ProcessStep] | None = None
+    channels: list[HandlingChannel] | None = None
+    review_criteria: list[str] | None = None
+    handling_scope: HandlingScope | None = None
+    appointment: Availability | None = None
+    online_payment: Availability | None = None
+    courier_delivery: Availability | None = None
+    place: str | None = Field(default=None, max_length=500)
+    hours: str | None = Field(default=None, max_length=500)
+    consultation: str | None = Field(default=None, max_length=500)
+    complaint: str | None = Field(default=None, max_length=500)
+    # Engine settings: who reviews (departments[0] leads and signs) and how many signatures.
+    signature_mode: SignatureMode | None = None
+    departments: list[str] | None = None
+
+
+class GuideProblem(BaseModel):
+    """A validation finding that names the element (要素) it concerns."""
+
+    element: str
+    label: str
+    code: str
+    message: str

@@ -22,7 +22,7 @@ from core import search_attributes as sa
 from core.calendar import BEIJING, STATUTORY
 from core.models import CalendarOverride, NotificationRow, ReviewTaskRow, TimelineEntry
 from core.models import Escalation as EscalationRow
-from core.seed import DEPARTMENTS, ITEMS
+from core.seed import seed_snapshot
 from core.temporal import case_workflow_id
 from core.types import (
     SUPERVISOR_INBOX,
@@ -33,7 +33,6 @@ from core.types import (
     DeliveryMethod,
     DeliveryRequest,
     ExplainRequest,
-    ItemSnapshot,
     RectificationInput,
     RectificationSource,
     ReviewRequest,
@@ -78,16 +77,14 @@ async def skipping(engine: AsyncEngine) -> AsyncIterator[WorkflowEnvironment]:
 
 
 def _case_input(item_code: str = "market-001") -> CaseInput:
-    item = next(i for i in ITEMS if i["code"] == item_code)
-    departments = [{"code": c, "name": DEPARTMENTS[c]} for c in item["departments"]]
-    snapshot = ItemSnapshot(**{**item, "version": 1, "departments": departments})
+    snapshot = seed_snapshot(item_code)
     return CaseInput(
         case_id=f"TS{uuid.uuid4().hex[:12].upper()}",
         item=snapshot,
         applicant_username="applicant1",
         channel="online",
         district="chaoyang",
-        materials=[m["code"] for m in item["materials"] if m["required"]],
+        materials=[m.code for m in snapshot.materials if m.required],
         submitted_by=APPLICANT,
         rating_window_days=7,
     )

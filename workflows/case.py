@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
+from workflows.common import QUICK, RETRY_FOREVER, refuse
 from workflows.deadlines import DeadlineClock
 from workflows.rectification import RectificationWorkflow
 
@@ -81,13 +81,7 @@ DECIDED = frozenset(
         CaseStatus.REJECTED,
     }
 )
-_QUICK = timedelta(seconds=30)
 _REVIEW_TIMEOUT = timedelta(days=366)
-_UNLIMITED = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-
-
-def _refuse(code: CaseErrorCode, message: str) -> ApplicationError:
-    return ApplicationError(message, type=code.value, non_retryable=True)
 
 
 @workflow.defn(name="CaseWorkflow")
@@ -191,8 +185,8 @@ class CaseWorkflow:
             await workflow.execute_activity_method(
                 ReviewActivities.cancel_open_tasks,
                 self._view.case_id,
-                start_to_close_timeout=_QUICK,
-                retry_policy=_UNLIMITED,
+                start_to_close_timeout=QUICK,
+                retry_policy=RETRY_FOREVER,
             )
         else:
             self._set_status(CaseStatus.AWAITING_SIGNATURE)
@@ -220,7 +214,7 @@ class CaseWorkflow:
                 ReviewActivities.department_review,
                 review,
                 start_to_close_timeout=_REVIEW_TIMEOUT,
-                retry_policy=_UNLIMITED,
+                retry_policy=RETRY_FOREVER,
                 cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
             )
         except (asyncio.CancelledError, ActivityError):
@@ -264,8 +258,8 @@ class CaseWorkflow:
         await workflow.execute_activity_method(
             CaseRecordActivities.escalate,
             escalation,
-            start_to_close_timeout=_QUICK,
-            retry_policy=_UNLIMITED,
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY_FOREVER,
         )
         await self._record()
 
@@ -347,15 +341,7 @@ class CaseWorkflow:
             self._log("rejected", req.actor, f"不予受理：{req.reason}", notify=True)
         else:
             self._set_status(CaseStatus.SUPPLEMENT_REQUESTED)
-            self._view.missing_materials = list(req.missing_materials)
-            names = "、".join(self._material_names(req.missing_materials))
-            self._log(
-                "supplement_requested",
-                req.actor,
-                f"请一次性补正以下材料：{names}",
-                detail={"missing_materials": req.missing_materials, "reason": req.reason},
-                notify=True,
-            )
+            self._ask_for(req.missing_materials, req, "supplement_requested", "请一次性补正以下材料：")
         await self._record()
         return self._view
 
@@ -363,10 +349,10 @@ class CaseWorkflow:
     def _validate_acceptance(self, req: AcceptanceRequest) -> None:
         self._require_status({CaseStatus.SUBMITTED}, "受理")
         if req.decision == AcceptanceDecision.REJECT and not req.reason.strip():
-            raise _refuse(CaseErrorCode.INVALID_STATE, "不予受理必须说明理由")
+            raise refuse(CaseErrorCode.INVALID_STATE, "不予受理必须说明理由")
         if req.decision == AcceptanceDecision.SUPPLEMENT:
             if not req.missing_materials:
-                raise _refuse(CaseErrorCode.MISSING_MATERIALS, "要求补正时须一次性列明全部所缺材料")
+                raise refuse(CaseErrorCode.MISSING_MATERIALS, "要求补正时须一次性列明全部所缺材料")
             self._require_listed(req.missing_materials)
 
     @workflow.update
@@ -408,15 +394,8 @@ class CaseWorkflow:
         self._completion_clock.pause(workflow.now())
         self._paused_status = self._view.status
         self._set_status(CaseStatus.SUPPLEMENT_REQUESTED)
-        self._view.missing_materials = list(req.missing_materials)
-        names = "、".join(self._material_names(req.missing_materials))
-        self._log(
-            "review_supplement_requested",
-            req.actor,
-            f"审查中需补正以下材料（请一次性补齐，补正期间办结时限暂停计算）：{names}",
-            detail={"missing_materials": req.missing_materials, "reason": req.reason},
-            notify=True,
-        )
+        intro = "审查中需补正以下材料（请一次性补齐，补正期间办结时限暂停计算）："
+        self._ask_for(req.missing_materials, req, "review_supplement_requested", intro)
         await self._record()
         return self._view
 
@@ -424,9 +403,9 @@ class CaseWorkflow:
     def _validate_request_supplement(self, req: SupplementNotice) -> None:
         self._require_status({CaseStatus.UNDER_REVIEW, CaseStatus.AWAITING_SIGNATURE}, "要求补正")
         if not self._v2:
-            raise _refuse(CaseErrorCode.INVALID_STATE, "该办件创建于旧版流程，不支持审查中补正")
+            raise refuse(CaseErrorCode.INVALID_STATE, "该办件创建于旧版流程，不支持审查中补正")
         if not req.missing_materials:
-            raise _refuse(CaseErrorCode.MISSING_MATERIALS, "要求补正时须一次性列明全部所缺材料")
+            raise refuse(CaseErrorCode.MISSING_MATERIALS, "要求补正时须一次性列明全部所缺材料")
         self._require_listed(req.missing_materials)
 
     @supply_materials.validator
@@ -436,7 +415,7 @@ class CaseWorkflow:
         missing = set(self._view.missing_materials) - set(req.materials)
         if missing:
             names = "、".join(self._material_names(sorted(missing)))
-            raise _refuse(CaseErrorCode.MISSING_MATERIALS, f"仍缺少材料：{names}")
+            raise refuse(CaseErrorCode.MISSING_MATERIALS, f"仍缺少材料：{names}")
 
     # ---- decision: at most two signatures ---------------------------------------------
 
@@ -468,14 +447,14 @@ class CaseWorkflow:
     def _validate_sign(self, req: SignatureRequest) -> None:
         signers = SIGNERS[self._view.signature_mode]
         if len(self._view.signatures) >= len(signers):
-            raise _refuse(CaseErrorCode.SIGNATURE_LIMIT, f"本事项最多签{len(signers)}次，已签批完毕")
+            raise refuse(CaseErrorCode.SIGNATURE_LIMIT, f"本事项最多签{len(signers)}次，已签批完毕")
         self._require_status({CaseStatus.AWAITING_SIGNATURE}, "签批")
         if req.actor.department != self._view.lead_department:
-            raise _refuse(CaseErrorCode.WRONG_DEPARTMENT, "非本事项责任部门，无权签批")
+            raise refuse(CaseErrorCode.WRONG_DEPARTMENT, "非本事项责任部门，无权签批")
         expected = signers[len(self._view.signatures)]
         if req.actor.role != expected:
             who = "首席代表" if expected == Role.CHIEF else "经办人"
-            raise _refuse(CaseErrorCode.WRONG_SIGNER, f"当前应由{who}签批")
+            raise refuse(CaseErrorCode.WRONG_SIGNER, f"当前应由{who}签批")
 
     # ---- delivery, rating, withdrawal -------------------------------------------------
 
@@ -527,7 +506,7 @@ class CaseWorkflow:
             at=workflow.now(),
         )
         await workflow.execute_activity_method(
-            RatingActivities.record_rating, rating, start_to_close_timeout=_QUICK, retry_policy=_UNLIMITED
+            RatingActivities.record_rating, rating, start_to_close_timeout=QUICK, retry_policy=RETRY_FOREVER
         )
         if req.level > BAD_RATING_MAX:
             return
@@ -554,7 +533,7 @@ class CaseWorkflow:
     @rate.validator
     def _validate_rate(self, req: RatingRequest) -> None:
         if self._view.rating_level is not None:
-            raise _refuse(CaseErrorCode.ALREADY_RATED, "本办件已评价，一事一评，不能重复评价")
+            raise refuse(CaseErrorCode.ALREADY_RATED, "本办件已评价，一事一评，不能重复评价")
         self._require_status({CaseStatus.DELIVERED}, "评价")
 
     @workflow.update
@@ -583,19 +562,26 @@ class CaseWorkflow:
 
     def _require_status(self, allowed: set[CaseStatus] | frozenset[CaseStatus], action: str) -> None:
         if not self._registered:
-            raise _refuse(CaseErrorCode.INVALID_STATE, "办件尚在登记，请稍后再试")
+            raise refuse(CaseErrorCode.INVALID_STATE, "办件尚在登记，请稍后再试")
         if self._view.status not in allowed:
             label = STATUS_LABELS[self._view.status]
-            raise _refuse(CaseErrorCode.INVALID_STATE, f"办件当前状态为“{label}”，不能{action}")
+            raise refuse(CaseErrorCode.INVALID_STATE, f"办件当前状态为“{label}”，不能{action}")
 
     def _require_listed(self, codes: list[str]) -> None:
         listed = {m.code for m in self._input.item.materials}
         unlisted = [c for c in codes if c not in listed]
         if unlisted:
-            raise _refuse(
+            raise refuse(
                 CaseErrorCode.UNLISTED_MATERIAL,
                 f"材料不在本事项办事指南所列范围内：{'、'.join(unlisted)}",
             )
+
+    def _ask_for(self, missing: list[str], req, event: str, intro: str) -> None:
+        """一次性告知: one notice listing every missing material."""
+        self._view.missing_materials = list(missing)
+        names = "、".join(self._material_names(missing))
+        detail = {"missing_materials": missing, "reason": req.reason}
+        self._log(event, req.actor, f"{intro}{names}", detail=detail, notify=True)
 
     def _material_names(self, codes: list[str]) -> list[str]:
         names = {m.code: m.name for m in self._input.item.materials}
@@ -605,8 +591,8 @@ class CaseWorkflow:
         return await workflow.execute_activity(
             compute_deadline,
             DeadlineRequest(start=start, working_days=working_days),
-            start_to_close_timeout=_QUICK,
-            retry_policy=_UNLIMITED,
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY_FOREVER,
         )
 
     def _set_status(self, status: CaseStatus) -> None:
@@ -669,6 +655,6 @@ class CaseWorkflow:
         await workflow.execute_activity_method(
             CaseRecordActivities.record_case,
             RecordRequest(view=self._view.model_copy(deep=True), events=events, notifications=notes),
-            start_to_close_timeout=_QUICK,
-            retry_policy=_UNLIMITED,
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY_FOREVER,
         )

@@ -14,13 +14,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.common import QUICK, RETRY_FOREVER
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
     from core.types import DeadlineResult, DeadlineSpec, Pause
 
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 _MIN_WAIT = timedelta(seconds=1)
 
 Milestone = Callable[["DeadlineClock"], Awaitable[None]]
@@ -72,8 +72,8 @@ class DeadlineClock:
             self.result = await workflow.execute_activity_method(
                 CalendarActivities.deadline,
                 self.spec,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_RETRY,
+                start_to_close_timeout=QUICK,
+                retry_policy=RETRY_FOREVER,
             )
             self._version += 1
             return self.result

@@ -10,12 +10,9 @@ fires on the last day and an escalation when it passes.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
+from workflows.common import QUICK, RETRY_FOREVER, refuse
 from workflows.deadlines import DeadlineClock
 
 with workflow.unsafe.imports_passed_through():
@@ -43,12 +40,6 @@ with workflow.unsafe.imports_passed_through():
 
 S = RectificationStatus
 REPLIED = frozenset({S.AWAITING_FEEDBACK, S.AWAITING_REVIEW, S.CLOSED})
-_QUICK = timedelta(seconds=30)
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-
-
-def _refuse(code: CaseErrorCode, message: str) -> ApplicationError:
-    return ApplicationError(message, type=code.value, non_retryable=True)
 
 
 @workflow.defn(name="RectificationWorkflow")
@@ -137,7 +128,7 @@ class RectificationWorkflow:
     @feedback.validator
     def _validate_feedback(self, req: FeedbackRequest) -> None:
         if req.actor.username != self._view.rater:
-            raise _refuse(CaseErrorCode.WRONG_SIGNER, "只有评价人本人可以反馈是否认可")
+            raise refuse(CaseErrorCode.WRONG_SIGNER, "只有评价人本人可以反馈是否认可")
         self._require_status({S.AWAITING_FEEDBACK}, "回访反馈")
 
     @workflow.update
@@ -157,7 +148,7 @@ class RectificationWorkflow:
     def _validate_review(self, req: ReviewRequest) -> None:
         self._require_status({S.AWAITING_REVIEW}, "督办审核")
         if not req.close and self._view.sent_back:
-            raise _refuse(CaseErrorCode.INVALID_STATE, "每件只能退回一次，请审核办结")
+            raise refuse(CaseErrorCode.INVALID_STATE, "每件只能退回一次，请审核办结")
 
     @workflow.query
     def view(self) -> RectificationView:
@@ -182,7 +173,10 @@ class RectificationWorkflow:
             deadline=clock.at,
         )
         await workflow.execute_activity_method(
-            CaseRecordActivities.escalate, escalation, start_to_close_timeout=_QUICK, retry_policy=_RETRY
+            CaseRecordActivities.escalate,
+            escalation,
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY_FOREVER,
         )
         await self._record()
 
@@ -190,12 +184,12 @@ class RectificationWorkflow:
 
     def _require(self, allowed: set[RectificationStatus], action: str, actor: Actor) -> None:
         if actor.department != self._view.department:
-            raise _refuse(CaseErrorCode.WRONG_DEPARTMENT, "非责任部门，无权办理")
+            raise refuse(CaseErrorCode.WRONG_DEPARTMENT, "非责任部门，无权办理")
         self._require_status(allowed, action)
 
     def _require_status(self, allowed: set[RectificationStatus], action: str) -> None:
         if self._view.status not in allowed:
-            raise _refuse(CaseErrorCode.INVALID_STATE, f"当前状态为 {self._view.status.value}，不能{action}")
+            raise refuse(CaseErrorCode.INVALID_STATE, f"当前状态为 {self._view.status.value}，不能{action}")
 
     def _log(self, event: str, actor: Actor | None, message: str) -> None:
         seq = len(self._view.events) + 1
@@ -228,6 +222,6 @@ class RectificationWorkflow:
         await workflow.execute_activity_method(
             RatingActivities.record_rectification,
             RectificationRecord(view=self._view.model_copy(deep=True), notifications=notes),
-            start_to_close_timeout=_QUICK,
-            retry_policy=_RETRY,
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY_FOREVER,
         )

@@ -17,7 +17,7 @@ from activities.calendar import CalendarActivities, compute_deadline
 from activities.case_records import CaseRecordActivities
 from activities.ratings import RatingActivities
 from activities.review import ReviewActivities
-from core.config import Settings
+from core.config import Settings, require_production_secrets
 from core.db import make_engine
 from core.temporal import connect
 from workflows.calendar_change import CalendarChangeWorkflow
@@ -56,6 +56,7 @@ async def main() -> None:
     settings = Settings.from_env()
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set")
+    require_production_secrets(settings)
     engine = make_engine(settings.database_url)
     client = await connect(settings)
     worker = build_worker(client, engine, settings.task_queue)

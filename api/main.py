@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.deps import Services
@@ -14,6 +15,7 @@ from api.routers import (
     calendar,
     cases,
     catalogue,
+    codec,
     complaints,
     guides,
     health,
@@ -49,8 +51,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    # The Temporal UI calls the codec endpoint from the operator's browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cfg.ui_origins,
+        allow_methods=["POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
     app.include_router(health.router)
     app.include_router(guides.router)
+    app.include_router(codec.router)
     routers = (auth, items, catalogue, cases, tasks, notifications, calendar, supervision)
     for module in (*routers, rectifications, complaints):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -22,7 +22,6 @@ from pathlib import Path
 import pgserver
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.workflow_calls import start_case  # noqa: E402
 from core import search_attributes as sa  # noqa: E402
 from core.calendar import BEIJING  # noqa: E402
-from core.config import to_async_url  # noqa: E402
+from core.config import Settings, to_async_url  # noqa: E402
 from core.db import make_engine  # noqa: E402
 from core.models import CalendarOverride, Case  # noqa: E402
 from core.seed import seed_snapshot  # noqa: E402
+from core.temporal import data_converter  # noqa: E402
 from core.types import Actor, CalendarChange, CaseInput, Role  # noqa: E402
 from scripts.bootstrap import bootstrap  # noqa: E402
 from worker import build_worker  # noqa: E402
@@ -75,7 +75,7 @@ async def run(cases: int) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings()),
         dev_server_log_level="error",
     )
     try:

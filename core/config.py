@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 
 DEV_JWT_SECRET = "dev-only-signing-secret-never-use-in-production"
+# dev-only payload key (base64 of 32 bytes); production sets PAYLOAD_KEYS and PAYLOAD_KEY_ID.
+DEV_PAYLOAD_KEYS = "dev1:ZGV2LW9ubHktcGF5bG9hZC1rZXktbmV2ZXItdXNlIXg="
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,10 @@ class Settings:
     token_ttl_minutes: int = 480
     rating_window_days: int = 7
     environment: str = "dev"
-    cors_origins: list[str] = field(default_factory=list)
+    payload_keys: str = DEV_PAYLOAD_KEYS
+    payload_key_id: str = ""
+    # Origins of the Temporal UI, allowed to call the codec endpoint from a browser.
+    ui_origins: list[str] = field(default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"])
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -32,13 +37,20 @@ class Settings:
             token_ttl_minutes=int(env.get("TOKEN_TTL_MINUTES", cls.token_ttl_minutes)),
             rating_window_days=int(env.get("RATING_WINDOW_DAYS", cls.rating_window_days)),
             environment=env.get("APP_ENV", cls.environment),
+            payload_keys=env.get("PAYLOAD_KEYS", DEV_PAYLOAD_KEYS),
+            payload_key_id=env.get("PAYLOAD_KEY_ID", ""),
+            ui_origins=[o for o in env.get("TEMPORAL_UI_ORIGINS", "").split(",") if o] or cls().ui_origins,
         )
 
 
 def require_production_secrets(settings: Settings) -> None:
     """Outside dev, a missing or default signing secret would let anyone mint tokens."""
-    if settings.environment != "dev" and settings.jwt_secret == DEV_JWT_SECRET:
+    if settings.environment == "dev":
+        return
+    if settings.jwt_secret == DEV_JWT_SECRET:
         raise RuntimeError("JWT_SECRET must be set to a private value outside APP_ENV=dev")
+    if settings.payload_keys == DEV_PAYLOAD_KEYS:
+        raise RuntimeError("PAYLOAD_KEYS must be set to private keys outside APP_ENV=dev")
 
 
 def to_async_url(url: str) -> str:

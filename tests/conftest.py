@@ -18,7 +18,6 @@ import pytest_asyncio
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -26,6 +25,7 @@ from api.main import create_app
 from core import search_attributes as sa
 from core.config import Settings, to_async_url
 from core.db import make_engine
+from core.temporal import data_converter
 from scripts.bootstrap import bootstrap
 from worker import build_worker
 
@@ -65,7 +65,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=venv_binary("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings()),
         dev_server_log_level="error",
     )
     yield env

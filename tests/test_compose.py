@@ -49,6 +49,7 @@ POSTGRES_PORT = 5432
 # The secrets the deployment refuses to start without, with stand-in values for interpolation.
 REQUIRED_SECRETS = {
     "JWT_SECRET": "test-jwt-secret",
+    "PAYLOAD_KEYS": "k1:ZGV2LW9ubHktcGF5bG9hZC1rZXktbmV2ZXItdXNlIXg=",
     "POSTGRES_PASSWORD": "test-superuser-password",
     "TEMPORAL_DB_PASSWORD": "test-temporal-password",
     "GOV_DB_PASSWORD": "test-gov-password",

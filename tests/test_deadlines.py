@@ -14,16 +14,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.workflow_calls import start_case
 from core import search_attributes as sa
 from core.calendar import BEIJING, STATUTORY
+from core.config import Settings
 from core.models import CalendarOverride, NotificationRow, ReviewTaskRow, TimelineEntry
 from core.models import Escalation as EscalationRow
 from core.seed import seed_snapshot
-from core.temporal import case_workflow_id
+from core.temporal import case_workflow_id, data_converter
 from core.types import (
     SUPERVISOR_INBOX,
     AcceptanceDecision,
@@ -61,7 +61,7 @@ APPLICANT = Actor(username="applicant1", role=Role.APPLICANT)
 async def skipping(engine: AsyncEngine) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=venv_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings()),
     )
     # The Java test server only knows search attributes registered explicitly.
     types = {

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from core.temporal import case_workflow_id
+from core.config import Settings
+from core.temporal import case_workflow_id, data_converter
 from tests.conftest import Api
 from tests.helpers import SIGN_TWICE, accept, sign, submit, to_awaiting_signature, wait_for_tasks
 from worker import WORKFLOWS
@@ -25,7 +25,7 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    return Replayer(workflows=WORKFLOWS, data_converter=data_converter(Settings()))
 
 
 async def test_recorded_histories_replay() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.codec import new_key
 from core.config import Settings, require_production_secrets
 from tests.conftest import Api
 
@@ -60,8 +61,11 @@ async def test_roles_outside_their_remit_are_refused(api: Api) -> None:
     assert unknown.status_code == 422
 
 
-async def test_production_refuses_the_dev_signing_secret() -> None:
+async def test_production_refuses_dev_secrets() -> None:
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
         require_production_secrets(Settings(environment="production"))
-    require_production_secrets(Settings(environment="production", jwt_secret="s" * 48))
+    with pytest.raises(RuntimeError, match="PAYLOAD_KEYS"):
+        require_production_secrets(Settings(environment="production", jwt_secret="s" * 48))
+    private = Settings(environment="production", jwt_secret="s" * 48, payload_keys=f"k1:{new_key()}")
+    require_production_secrets(private)
     require_production_secrets(Settings(environment="dev"))

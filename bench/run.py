@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -39,6 +40,8 @@ from bench.http import APPROVE, Http, Samples
 from core.temporal import case_workflow_id
 from scripts.dev import HOST, ChildDied, Config, Stack, StartupFailed, Stopped
 
+HELLO_PHASE = "hello-world throughput (SDK)"
+CASE_PHASE = "case throughput (REST)"
 PHASE_LIMIT = 120.0  # s: no phase runs longer, whatever the counts asked for
 RUN_LIMIT = 900.0  # s: the whole run
 
@@ -52,6 +55,7 @@ class Options:
     latency_clients: int
     latency_requests: int
     shape_repeats: int
+    detail: bool
     keep: bool
 
 
@@ -62,8 +66,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--hello", type=int, default=600, help="hello-world workflows for the baseline (600)")
     p.add_argument("--hello-concurrency", type=int, default=64, help="hello-world workflows in flight (64)")
     p.add_argument("--latency-clients", type=int, default=8, help="concurrent clients for latency (8)")
-    p.add_argument("--latency-requests", type=int, default=12, help="requests per client and call (12)")
+    p.add_argument("--latency-requests", type=int, default=20, help="requests per client and call (20)")
     p.add_argument("--shape-repeats", type=int, default=2, help="cases per lifecycle shape for history (2)")
+    p.add_argument("--detail", action="store_true", help="also print history events by type")
     p.add_argument("--keep", action="store_true", help="keep the data directory and the stack log")
     opts = p.parse_args(argv)
     for name in ("clients", "cases", "hello", "hello_concurrency", "latency_clients", "latency_requests"):
@@ -139,6 +144,7 @@ class HistoryCost:
     activities: list[int] = field(default_factory=list)
     workflow_tasks: list[int] = field(default_factory=list)
     updates: list[int] = field(default_factory=list)
+    by_type: Counter[str] = field(default_factory=Counter)
 
     def mean(self, what: str) -> float:
         values = getattr(self, what)
@@ -156,6 +162,7 @@ async def history_cost(client: Client, workflow_ids: list[str]) -> HistoryCost:
         cost.activities.append(types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED))
         cost.workflow_tasks.append(types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED))
         cost.updates.append(types.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED))
+        cost.by_type.update(EventType.Name(t).removeprefix("EVENT_TYPE_") for t in types)
     return cost
 
 
@@ -176,11 +183,36 @@ class Results:
     shape_cost: dict[str, HistoryCost] = field(default_factory=dict)
     latency: Samples = field(default_factory=Samples)
     rss: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> process -> CPU s
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
 
+class CpuMeter:
+    """CPU seconds (user + system) used so far by each process of the stack and by the bench."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.processes = {c.name: psutil.Process(c.proc.pid) for c in stack.children}
+        self.processes["bench"] = psutil.Process()
+        pid_file = stack.cfg.data_dir / "pg" / "postmaster.pid"
+        self.postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+
+    def read(self) -> dict[str, float]:
+        used = {name: sum(p.cpu_times()[:2]) for name, p in self.processes.items()}
+        # PostgreSQL: the postmaster, the backends alive now, and those it has reaped.
+        pm = self.postmaster.cpu_times()
+        pg = pm.user + pm.system + pm.children_user + pm.children_system
+        for child in self.postmaster.children():
+            with contextlib.suppress(psutil.Error):
+                pg += sum(child.cpu_times()[:2])
+        used["postgres"] = pg
+        return used
+
+
 class Bench:
-    def __init__(self, opts: Options, http: Http, client: Client, progress: TextIO) -> None:
+    def __init__(
+        self, opts: Options, http: Http, client: Client, progress: TextIO, cpu: CpuMeter | None = None
+    ) -> None:
+        self.cpu = cpu
         self.opts = opts
         self.http = http
         self.client = client
@@ -193,15 +225,19 @@ class Bench:
 
     async def phase(self, name: str, work: Awaitable[None]) -> None:
         self.say(f"{name} ...")
+        before = self.cpu.read() if self.cpu else {}
         started = time.perf_counter()
         await work
         self.results.phase_seconds[name] = time.perf_counter() - started
+        if self.cpu:
+            after = self.cpu.read()
+            self.results.cpu[name] = {k: after[k] - before[k] for k in after}
 
     async def run(self) -> Results:
         await self.phase("warm-up", self.warm_up())
         await self.phase("history cost per lifecycle shape", self.shapes())
-        await self.phase("hello-world throughput (SDK)", self.hello_throughput())
-        await self.phase("case throughput (REST)", self.case_throughput())
+        await self.phase(HELLO_PHASE, self.hello_throughput())
+        await self.phase(CASE_PHASE, self.case_throughput())
         await self.phase("latency", self.latencies())
         return self.results
 
@@ -375,6 +411,21 @@ def report(res: Results) -> str:
         )
     )
 
+    if CASE_PHASE in res.cpu and HELLO_PHASE in res.cpu:
+        out += ["", "   CPU ms per completed case / hello-world workflow, by process (all cores)"]
+        case_cpu, hello_cpu = res.cpu[CASE_PHASE], res.cpu[HELLO_PHASE]
+        names = [n for n in case_cpu if n != "hello" and n in hello_cpu]
+        rows = [
+            [
+                label,
+                *(f"{cpu[n] / max(rate.done, 1) * 1000:.0f}" for n in names),
+                f"{sum(cpu.values()) / max(rate.done, 1) * 1000:.0f}",
+            ]
+            for label, cpu, rate in (("case", case_cpu, cr), ("hello-world", hello_cpu, hr))
+        ]
+        rows[1][names.index("worker") + 1] = f"{hello_cpu['hello'] / max(hr.done, 1) * 1000:.0f}"
+        out.append(table(rows, ["   ", *names, "total"]))
+
     out += ["", "2. Cost per case: Temporal history events (mean per workflow)"]
     hc = res.hello_cost
     assert hc is not None
@@ -391,6 +442,11 @@ def report(res: Results) -> str:
             ]
         )
     out.append(table(rows, ["", "events", "activities", "wf tasks", "updates", "ratio"]))
+    if o.detail:
+        for name, cost in res.shape_cost.items():
+            runs = max(len(cost.events), 1)
+            kinds = ", ".join(f"{k.lower()} {v / runs:.1f}" for k, v in cost.by_type.most_common())
+            out.append(f"   {name}: {kinds}")
 
     n = o.latency_clients * o.latency_requests
     out += ["", f"3. Latency in ms, {o.latency_clients} concurrent clients, {n} requests per call"]
@@ -447,7 +503,7 @@ async def main(opts: Options, out: TextIO) -> int:
             connections = 2 * max(opts.clients, opts.latency_clients) + 4
             http = Http.open(f"http://{HOST}:{stack.cfg.api_port}", connections)
             try:
-                bench = Bench(opts, http, client, out)
+                bench = Bench(opts, http, client, out, CpuMeter(stack))
                 results = await stack.guard(asyncio.wait_for(bench.run(), RUN_LIMIT))
             finally:
                 await http.close()

@@ -42,6 +42,7 @@ class Http:
     http: httpx.AsyncClient
     samples: Samples = field(default_factory=Samples)
     tokens: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
 
     @classmethod
     def open(cls, base_url: str, connections: int) -> Http:
@@ -73,6 +74,7 @@ class Http:
         headers = dict(kw.pop("headers", {}))
         if as_ is not None:
             headers["Authorization"] = f"Bearer {self.tokens[as_]}"
+        self.requests += 1
         started = time.perf_counter()
         r = await self.http.request(method, path, headers=headers, **kw)
         elapsed = time.perf_counter() - started

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import os
 import platform
@@ -179,6 +180,7 @@ class Results:
     opts: Options
     hello_rate: Rate | None = None
     case_rate: Rate | None = None
+    requests_per_case: float = 0.0
     hello_cost: HistoryCost | None = None
     shape_cost: dict[str, HistoryCost] = field(default_factory=dict)
     latency: Samples = field(default_factory=Samples)
@@ -274,7 +276,9 @@ class Bench:
         async def one(n: int) -> None:
             case_ids.append(await self.http.lifecycle())
 
+        requests = self.http.requests
         self.results.case_rate = await run_clients(self.opts.clients, self.opts.cases, one)
+        self.results.requests_per_case = (self.http.requests - requests) / max(self.results.case_rate.done, 1)
         ids = [case_workflow_id(c) for c in case_ids]
         self.results.shape_cost["sign-once, under load"] = await history_cost(self.client, ids)
 
@@ -282,6 +286,9 @@ class Bench:
         """Each call by `latency_clients` concurrent clients, `latency_requests` times each."""
         clients, per = self.opts.latency_clients, self.opts.latency_requests
         http = self.http
+        # The bench's own garbage collections would show up in the tails: start from a clean heap.
+        gc.collect()
+        gc.freeze()
         mine: dict[int, list[str]] = {c: [] for c in range(clients)}
 
         async def each_client(work: Callable[[int, int], Awaitable[None]]) -> None:
@@ -425,6 +432,7 @@ def report(res: Results) -> str:
         ]
         rows[1][names.index("worker") + 1] = f"{hello_cpu['hello'] / max(hr.done, 1) * 1000:.0f}"
         out.append(table(rows, ["   ", *names, "total"]))
+        out.append(f"   HTTP requests per case: {res.requests_per_case:.1f} (inbox and status polls too)")
 
     out += ["", "2. Cost per case: Temporal history events (mean per workflow)"]
     hc = res.hello_cost

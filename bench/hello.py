@@ -55,10 +55,22 @@ class IdleWorkflow:
         self._done = True
 
 
+@workflow.defn(name="BenchSleepy")
+class SleepyWorkflow:
+    """Started like a case (update-with-start), then waits on a long timer, as an open case does."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.sleep(timedelta(days=7))
+
+    @workflow.update
+    def started(self) -> None:
+        return None
+
+
 def build_worker(client: Client, task_queue: str = TASK_QUEUE) -> Worker:
-    return Worker(
-        client, task_queue=task_queue, workflows=[HelloWorkflow, IdleWorkflow], activities=[say_hello]
-    )
+    workflows = [HelloWorkflow, IdleWorkflow, SleepyWorkflow]
+    return Worker(client, task_queue=task_queue, workflows=workflows, activities=[say_hello])
 
 
 async def main() -> None:

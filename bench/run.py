@@ -33,11 +33,12 @@ from typing import TextIO
 
 import psutil
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench import hello
-from bench.http import APPROVE, Http, Samples
+from bench.http import APPROVE, BenchError, Http, Samples
 from core.temporal import case_workflow_id
 from scripts.dev import HOST, ChildDied, Config, Stack, StartupFailed, Stopped
 
@@ -56,6 +57,7 @@ class Options:
     latency_clients: int
     latency_requests: int
     shape_repeats: int
+    open: int
     detail: bool
     keep: bool
 
@@ -69,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--latency-clients", type=int, default=8, help="concurrent clients for latency (8)")
     p.add_argument("--latency-requests", type=int, default=20, help="requests per client and call (20)")
     p.add_argument("--shape-repeats", type=int, default=2, help="cases per lifecycle shape for history (2)")
+    p.add_argument(
+        "--open",
+        type=int,
+        default=0,
+        help="worker memory with this many open cases vs as many sleeping workflows (0: skip)",
+    )
     p.add_argument("--detail", action="store_true", help="also print history events by type")
     p.add_argument("--keep", action="store_true", help="keep the data directory and the stack log")
     opts = p.parse_args(argv)
@@ -185,6 +193,7 @@ class Results:
     shape_cost: dict[str, HistoryCost] = field(default_factory=dict)
     latency: Samples = field(default_factory=Samples)
     rss: dict[str, int] = field(default_factory=dict)
+    open_rss: dict[str, tuple[int, int]] = field(default_factory=dict)  # worker -> before, after
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> process -> CPU s
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -241,6 +250,8 @@ class Bench:
         await self.phase(HELLO_PHASE, self.hello_throughput())
         await self.phase(CASE_PHASE, self.case_throughput())
         await self.phase("latency", self.latencies())
+        if self.opts.open:
+            await self.phase(f"worker memory, {self.opts.open} open workflows", self.open_workflows())
         return self.results
 
     async def warm_up(self) -> None:
@@ -353,6 +364,36 @@ class Bench:
         # The measured cases go on to close, so nothing is left waiting in an inbox.
         await each_client(lambda c, r: http.finish_signed(mine[c][r]))
         self.results.latency = http.samples
+
+    async def open_workflows(self) -> None:
+        """Worker RSS before and after `open` cases wait on their acceptance timer, against as many
+        sleeping workflows on the hello-world worker. Both are started with update-with-start and
+        answered by their worker, so each is in its worker's cache when counted."""
+        assert self.cpu is not None
+        n, clients = self.opts.open, 2 * self.opts.latency_clients
+        workers = {"case worker": self.cpu.processes["worker"], "hello worker": self.cpu.processes["hello"]}
+        before = {name: p.memory_info().rss for name, p in workers.items()}
+
+        async def submit(i: int) -> None:
+            await self.http.submit()
+
+        async def sleepy(i: int) -> None:
+            start = WithStartWorkflowOperation(
+                hello.SleepyWorkflow.run,
+                id=f"sleepy-{self.run_id}-{i}",
+                task_queue=hello.TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+            await self.client.execute_update_with_start_workflow(
+                hello.SleepyWorkflow.started, start_workflow_operation=start
+            )
+
+        for kind, one in (("case", submit), ("hello", sleepy)):
+            rate = await run_clients(clients, n, one)
+            if rate.done < n:
+                raise BenchError(f"only {rate.done} of {n} {kind} workflows opened in {PHASE_LIMIT:.0f} s")
+        for name, p in workers.items():
+            self.results.open_rss[name] = (before[name], p.memory_info().rss)
 
 
 # ---- the table ------------------------------------------------------------------------------
@@ -478,6 +519,28 @@ def report(res: Results) -> str:
             b = percentiles(s[base])
             rows.append([label, *(_ms(v) for v in p), base, _ratio(p[0], b[0]), _ratio(p[2], b[2])])
     out.append(table(rows, ["call", "p50", "p95", "p99", "against", "p50 ratio", "p99 ratio"]))
+
+    if res.open_rss:
+        out += ["", f"4. Worker memory (RSS, MiB) with {o.open} open workflows, target <= 1.5x"]
+        case_before, case_after = res.open_rss["case worker"]
+        hello_before, hello_after = res.open_rss["hello worker"]
+        rows = [
+            [
+                f"case worker, {o.open} cases waiting on acceptance timers",
+                f"{case_before / 2**20:.0f}",
+                f"{case_after / 2**20:.0f}",
+                f"{(case_after - case_before) / 2**20:+.0f}",
+                _ratio(case_after, hello_after),
+            ],
+            [
+                f"baseline: hello worker, {o.open} sleeping workflows",
+                f"{hello_before / 2**20:.0f}",
+                f"{hello_after / 2**20:.0f}",
+                f"{(hello_after - hello_before) / 2**20:+.0f}",
+                "1.00x",
+            ],
+        ]
+        out.append(table(rows, ["", "before", "after", "growth", "ratio"]))
 
     if res.rss:
         rss = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in res.rss.items())

@@ -2,6 +2,7 @@
 #   make dev    the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it
 #   make test   the test suite (PYTEST_ARGS="-k lifecycle -x" to pass options)
 #   make lint   ruff check + format check
+#   make bench  benchmarks on their own embedded stack (BENCH_ARGS="--clients 16"; see python -m bench -h)
 
 PYTHON ?= $(if $(shell command -v python3.11 2>/dev/null),python3.11,python3)
 VENV := .venv
@@ -9,9 +10,10 @@ VENV_PYTHON := $(VENV)/bin/python
 # Re-install only when the dependencies change.
 STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap dev test lint format
+.PHONY: help bootstrap dev test lint format bench
 
 help:
 	@echo "make bootstrap  create $(VENV) and install the project with its [dev] extras"
@@ -41,3 +43,6 @@ lint: bootstrap
 format: bootstrap
 	$(VENV_PYTHON) -m ruff format .
 	$(VENV_PYTHON) -m ruff check --fix .
+
+bench: bootstrap
+	$(VENV_PYTHON) -m bench $(BENCH_ARGS)

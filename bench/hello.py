@@ -1,0 +1,97 @@
+"""Baseline workflows for the benchmarks, and their worker (`python -m bench.hello`).
+
+`HelloWorkflow` is the hello-world of Temporal: one trivial activity, then done. `IdleWorkflow`
+waits until told to finish and answers a trivial update: the cheapest round trip an update can
+make. Both run on their own task queue, in their own process, beside the case worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from core.config import Settings
+    from core.temporal import data_converter
+
+TASK_QUEUE = "bench-hello"
+
+
+@activity.defn
+async def say_hello(name: str) -> str:
+    return f"你好, {name}"
+
+
+@workflow.defn(name="BenchHello")
+class HelloWorkflow:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_activity(say_hello, name, start_to_close_timeout=timedelta(seconds=30))
+
+
+@workflow.defn(name="BenchIdle")
+class IdleWorkflow:
+    def __init__(self) -> None:
+        self._done = False
+        self._pings = 0
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self._done)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._pings
+
+    @workflow.update
+    def ping(self, n: int) -> int:
+        self._pings += 1
+        return n
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._done = True
+
+
+@workflow.defn(name="BenchSleepy")
+class SleepyWorkflow:
+    """Started like a case (update-with-start), then waits on a long timer, as an open case does."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.sleep(timedelta(days=7))
+
+    @workflow.update
+    def started(self) -> None:
+        return None
+
+
+def build_worker(client: Client, task_queue: str = TASK_QUEUE) -> Worker:
+    workflows = [HelloWorkflow, IdleWorkflow, SleepyWorkflow]
+    return Worker(client, task_queue=task_queue, workflows=workflows, activities=[say_hello])
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s hello-worker %(levelname)s %(message)s")
+    address = os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
+    namespace = os.environ.get("TEMPORAL_NAMESPACE", "default")
+    # The same data converter as the case worker, so the baseline pays the same encoding.
+    client = await Client.connect(address, namespace=namespace, data_converter=data_converter(Settings()))
+    worker = build_worker(client)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.info("polling task queue %s at %s", TASK_QUEUE, address)
+    async with worker:
+        await stop.wait()
+    logging.info("stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -37,11 +37,13 @@ class Services:
             return self._client
 
 
-def services(request: Request) -> Services:
+# Dependencies are `async def` although they do not await: FastAPI runs plain `def` ones in a
+# thread pool, a hand-off per dependency per request (measured in BENCHMARKS.md).
+async def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def settings(svc: Services = Depends(services)) -> Settings:
+async def settings(svc: Services = Depends(services)) -> Settings:
     return svc.settings
 
 
@@ -57,17 +59,19 @@ async def temporal(svc: Services = Depends(services)) -> Client:
         raise ApiError(503, "workflow_engine_unavailable", "办件引擎暂不可用，请稍后重试") from exc
 
 
-def current_principal(token: str | None = Depends(oauth2), cfg: Settings = Depends(settings)) -> Principal:
+async def current_principal(
+    token: str | None = Depends(oauth2), cfg: Settings = Depends(settings)
+) -> Principal:
     principal = read_token(token, cfg.jwt_secret) if token else None
     if principal is None:
         raise ApiError(401, "unauthenticated", "登录已失效或未登录，请重新登录")
     return principal
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     allowed = frozenset(roles)
 
-    def check(principal: Principal = Depends(current_principal)) -> Principal:
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in allowed:
             raise forbidden("当前角色无权执行此操作", "role_not_allowed")
         return principal

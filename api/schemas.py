@@ -16,8 +16,10 @@ from core.types import (
     GuideContent,
     GuideProblem,
     GuideStatus,
+    IdNumber,
     Instant,
     MaterialRef,
+    PhoneNumber,
     RatingChannel,
     SignatureMode,
     SignDecision,
@@ -160,8 +162,8 @@ class ApplicantData(Strict):
     """Personal data of a walk-in applicant; kept in PostgreSQL only, never in Temporal."""
 
     name: str = Field(min_length=1, max_length=100)
-    id_number: str | None = Field(default=None, max_length=32)
-    phone: str | None = Field(default=None, max_length=32)
+    id_number: IdNumber | None = None
+    phone: PhoneNumber | None = None
 
 
 class CaseCreate(Strict):
@@ -375,7 +377,7 @@ class CallerData(Strict):
     """The 12345 caller: personal data, kept in PostgreSQL only."""
 
     name: str | None = Field(default=None, max_length=100)
-    phone: str | None = Field(default=None, max_length=32)
+    phone: PhoneNumber | None = None
 
 
 class ComplaintIn(Strict):

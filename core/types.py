@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
 
 # Beijing has kept UTC+8 without daylight saving since 1991; a fixed offset needs no tz database.
 BEIJING_OFFSET = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -21,6 +21,43 @@ Instant = Annotated[
     datetime,
     PlainSerializer(lambda d: d.astimezone(BEIJING_OFFSET).isoformat(), when_used="json"),
 ]
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _valid_id_number(value: str) -> str:
+    """居民身份证号码 (GB 11643): 17 digits, a valid birth date, and its check character."""
+    value = value.strip().upper()
+    if len(value) != 18 or not value[:17].isdigit():
+        raise ValueError("身份证号码应为18位")
+    try:
+        datetime.strptime(value[6:14], "%Y%m%d")
+    except ValueError as exc:
+        raise ValueError("身份证号码中的出生日期无效") from exc
+    if _ID_CHECK[sum(int(c) * w for c, w in zip(value, _ID_WEIGHTS, strict=False)) % 11] != value[17]:
+        raise ValueError("身份证号码校验位不正确")
+    return value
+
+
+def _valid_phone(value: str) -> str:
+    """A mainland mobile number, or a landline with its area code."""
+    digits = value.strip().replace("-", "").replace(" ", "")
+    mobile = len(digits) == 11 and digits.startswith("1") and digits[1] in "3456789"
+    landline = digits.startswith("0") and 10 <= len(digits) <= 12
+    if not digits.isdigit() or not (mobile or landline):
+        raise ValueError("电话号码格式不正确")
+    return digits
+
+
+IdNumber = Annotated[str, AfterValidator(_valid_id_number)]
+PhoneNumber = Annotated[str, AfterValidator(_valid_phone)]
+
+
+def mask_id_number(value: str) -> str:
+    """110105********1234: enough to recognise, not enough to misuse."""
+    return value[:6] + "*" * 8 + value[-4:]
+
 
 # 北京市各区 (the districts whose centres the demo serves)
 DISTRICTS: dict[str, str] = {

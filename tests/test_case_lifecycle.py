@@ -339,7 +339,7 @@ async def test_clerk_submits_for_a_walk_in_applicant(api: Api, client: Client) -
             "item_code": "hrss-001",
             "materials": ["S01", "S02"],
             "district": "chaoyang",
-            "applicant": {"name": "王小明", "id_number": "110105199001011234", "phone": "13800000000"},
+            "applicant": {"name": "王小明", "id_number": "110105199001011232", "phone": "13800000000"},
         },
     )
     assert r.status_code == 201, r.text
@@ -349,7 +349,7 @@ async def test_clerk_submits_for_a_walk_in_applicant(api: Api, client: Client) -
     history = await client.get_workflow_handle(case_workflow_id(r.json()["case_id"])).fetch_history()
     raw = b"".join(event.SerializeToString() for event in history.events)
     assert b"hrss-001" in raw  # payloads are stored as plain JSON bytes, so a search finds them
-    for secret in ("110105199001011234", "13800000000", "王小明"):
+    for secret in ("110105199001011232", "13800000000", "王小明"):
         assert secret.encode() not in raw
         assert secret.encode("unicode_escape") not in raw
     elsewhere = await api.post(

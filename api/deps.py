@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api.errors import ApiError, forbidden
+from api.throttle import LoginThrottle
 from core.config import Settings
 from core.security import Principal, read_token
 from core.temporal import connect
@@ -28,6 +29,7 @@ class Services:
         self.engine = engine
         self._client: Client | None = None
         self._lock = asyncio.Lock()
+        self.login_throttle = LoginThrottle()
 
     async def temporal(self) -> Client:
         # Connect lazily so the API starts (and /healthz answers) while Temporal is down.

@@ -52,6 +52,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 429 and isinstance(exc.detail, dict):
+            headers = {"Retry-After": str(exc.detail["retry_after"])}
         return JSONResponse(_body(exc.code, exc.message, exc.detail), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -69,3 +69,14 @@ async def test_production_refuses_dev_secrets() -> None:
     private = Settings(environment="production", jwt_secret="s" * 48, payload_keys=f"k1:{new_key()}")
     require_production_secrets(private)
     require_production_secrets(Settings(environment="dev"))
+
+
+async def test_repeated_login_failures_are_throttled(api: Api) -> None:
+    form = {"username": "hpf-chief", "password": "wrong"}  # an account no other test uses
+    codes = [(await api.http.post("/api/v1/auth/token", data=form)).status_code for _ in range(6)]
+    assert codes == [401] * 5 + [429]
+    blocked = await api.http.post("/api/v1/auth/token", data={**form, "password": "demo"})
+    assert blocked.status_code == 429 and blocked.json()["code"] == "too_many_attempts"
+    assert int(blocked.headers["Retry-After"]) > 0
+    other = await api.http.post("/api/v1/auth/token", data={"username": "applicant2", "password": "demo"})
+    assert other.status_code == 200  # another account from the same address is still heard

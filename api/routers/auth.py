@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import current_principal, session, settings
+from api.deps import Services, current_principal, services, session, settings
 from api.errors import ApiError
 from api.schemas import MeOut, TokenOut
 from core.config import Settings
@@ -21,13 +21,22 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post("/token", response_model=TokenOut)
 async def login(
+    request: Request,
     form: OAuth2PasswordRequestForm = Depends(),
+    svc: Services = Depends(services),
     db: AsyncSession = Depends(session),
     cfg: Settings = Depends(settings),
 ) -> TokenOut:
+    throttle = svc.login_throttle
+    keys = (f"user:{form.username}", f"ip:{request.client.host if request.client else '-'}")
+    wait = throttle.retry_after(*keys)
+    if wait:
+        raise ApiError(429, "too_many_attempts", f"登录失败次数过多，请{wait}秒后再试", {"retry_after": wait})
     account = await db.get(Account, form.username)
     if account is None or not verify_password(account.password_hash, form.password):
+        throttle.failed(*keys)
         raise ApiError(401, "invalid_credentials", "用户名或密码错误")
+    throttle.succeeded(keys[0])
     principal = Principal(
         username=account.username,
         role=Role(account.role),

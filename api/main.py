@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import audit, errors
 from api.deps import Services
+from api.routers import (
+    audit as audit_router,
+)
 from api.routers import (
     auth,
     calendar,
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    audit.install(app)
     # The Temporal UI calls the codec endpoint from the operator's browser.
     app.add_middleware(
         CORSMiddleware,
@@ -63,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(guides.router)
     app.include_router(codec.router)
     routers = (auth, items, catalogue, cases, tasks, notifications, calendar, supervision)
-    for module in (*routers, rectifications, complaints):
+    for module in (*routers, rectifications, complaints, audit_router):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

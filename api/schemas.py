@@ -399,3 +399,14 @@ class RatingStatsRow(BaseModel):
     bad_explained: int
     bad_overdue: int
     on_time_rate: float | None
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: Instant
+    username: str | None
+    role: str | None
+    method: str
+    path: str
+    status: int
+    client: str | None

@@ -266,5 +266,20 @@ class Complaint(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_tz(nullable=False))
 
 
+class AuditEntry(SQLModel, table=True):
+    """审计日志: every state-changing request, append-only (a trigger refuses changes)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_username_at", "username", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_tz(nullable=False, index=True))
+    username: str | None = Field(default=None, max_length=64)
+    role: str | None = Field(default=None, max_length=16)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=300)
+    status: int
+    client: str | None = Field(default=None, max_length=64)
+
+
 # Created by the migrations; case numbers are drawn from it.
 CASE_NUMBER_SEQUENCE = "case_number_seq"

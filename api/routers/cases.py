@@ -13,7 +13,7 @@ from temporalio.client import Client
 from api import intake
 from api.deps import current_principal, require_roles, session, settings, temporal
 from api.errors import ApiError, not_found
-from api.policy import CaseAction, case_scope, ensure_can_act, ensure_can_view
+from api.policy import ACTION_ROLES, CaseAction, case_scope, ensure_can_act, ensure_can_view
 from api.schemas import (
     AcceptanceIn,
     CaseCreate,
@@ -55,6 +55,11 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 Db = Annotated[AsyncSession, Depends(session)]
 Temporal = Annotated[Client, Depends(temporal)]
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def _gate(action: CaseAction) -> list:
+    """The role half of the policy, checked before anything else; scope follows in `_act`."""
+    return [Depends(require_roles(*ACTION_ROLES[action]))]
 
 
 @router.post("", status_code=201, response_model=CaseOut)
@@ -124,7 +129,7 @@ async def get_case(case_id: str, db: Db, principal: Caller) -> CaseOut:
     return await _case_out(db, case)
 
 
-@router.post("/{case_id}/acceptance", response_model=CaseOut)
+@router.post("/{case_id}/acceptance", response_model=CaseOut, dependencies=_gate(CaseAction.ACCEPTANCE))
 async def decide_acceptance(
     case_id: str, body: AcceptanceIn, db: Db, client: Temporal, principal: Caller
 ) -> CaseOut:
@@ -132,7 +137,7 @@ async def decide_acceptance(
     return await _act(db, client, principal, case_id, CaseAction.ACCEPTANCE, req)
 
 
-@router.post("/{case_id}/supplements", response_model=CaseOut)
+@router.post("/{case_id}/supplements", response_model=CaseOut, dependencies=_gate(CaseAction.SUPPLEMENTS))
 async def supply_materials(
     case_id: str, body: SupplementIn, db: Db, client: Temporal, principal: Caller
 ) -> CaseOut:
@@ -140,7 +145,11 @@ async def supply_materials(
     return await _act(db, client, principal, case_id, CaseAction.SUPPLEMENTS, req)
 
 
-@router.post("/{case_id}/supplement-requests", response_model=CaseOut)
+@router.post(
+    "/{case_id}/supplement-requests",
+    response_model=CaseOut,
+    dependencies=_gate(CaseAction.SUPPLEMENT_REQUEST),
+)
 async def request_supplement(
     case_id: str, body: SupplementNoticeIn, db: Db, client: Temporal, principal: Caller
 ) -> CaseOut:
@@ -149,13 +158,13 @@ async def request_supplement(
     return await _act(db, client, principal, case_id, CaseAction.SUPPLEMENT_REQUEST, req)
 
 
-@router.post("/{case_id}/signatures", response_model=CaseOut)
+@router.post("/{case_id}/signatures", response_model=CaseOut, dependencies=_gate(CaseAction.SIGNATURES))
 async def sign(case_id: str, body: SignatureIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
     req = SignatureRequest(actor=principal.actor(), **body.model_dump())
     return await _act(db, client, principal, case_id, CaseAction.SIGNATURES, req)
 
 
-@router.post("/{case_id}/delivery", response_model=CaseOut)
+@router.post("/{case_id}/delivery", response_model=CaseOut, dependencies=_gate(CaseAction.DELIVERY))
 async def deliver(case_id: str, body: DeliveryIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
     if body.method == DeliveryMethod.MAIL:
         if not body.address:
@@ -171,7 +180,7 @@ async def deliver(case_id: str, body: DeliveryIn, db: Db, client: Temporal, prin
     return await _act(db, client, principal, case_id, CaseAction.DELIVERY, req)
 
 
-@router.post("/{case_id}/ratings", response_model=CaseOut)
+@router.post("/{case_id}/ratings", response_model=CaseOut, dependencies=_gate(CaseAction.RATINGS))
 async def rate(case_id: str, body: RatingIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
     case = await _load(db, case_id)
     if case.view.get("rating_level") is not None:
@@ -180,7 +189,7 @@ async def rate(case_id: str, body: RatingIn, db: Db, client: Temporal, principal
     return await _act(db, client, principal, case_id, CaseAction.RATINGS, req)
 
 
-@router.post("/{case_id}/withdraw", response_model=CaseOut)
+@router.post("/{case_id}/withdraw", response_model=CaseOut, dependencies=_gate(CaseAction.WITHDRAW))
 async def withdraw(case_id: str, body: WithdrawIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
     req = WithdrawRequest(actor=principal.actor(), reason=body.reason)
     return await _act(db, client, principal, case_id, CaseAction.WITHDRAW, req)

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api.deps import current_principal, session, temporal
+from api.deps import require_roles, session, temporal
 from api.errors import ApiError, forbidden, not_found
 from api.schemas import ExplainIn, FeedbackIn, RectifyIn, ReviewIn, VerifyIn
 from api.workflow_calls import send_update
@@ -32,7 +32,14 @@ router = APIRouter(prefix="/rectifications", tags=["rectifications"])
 
 Db = Annotated[AsyncSession, Depends(session)]
 Temporal = Annotated[Client, Depends(temporal)]
-Caller = Annotated[Principal, Depends(current_principal)]
+_READERS = (*DEPARTMENT_ROLES, Role.APPLICANT, Role.SUPERVISOR, Role.OPERATOR)
+Caller = Annotated[Principal, Depends(require_roles(*_READERS))]
+_RATER = frozenset({Role.APPLICANT})
+_SUPERVISOR = frozenset({Role.SUPERVISOR})
+
+
+def _gate(roles) -> list:
+    return [Depends(require_roles(*roles))]
 
 
 def _scope(principal: Principal):
@@ -42,7 +49,7 @@ def _scope(principal: Principal):
         return col(Rectification.department) == principal.department
     if principal.role == Role.APPLICANT:  # a rater sees the reply to their own rating only
         return col(Rectification.rater) == principal.username
-    raise forbidden("当前角色无权查看整改", "role_not_allowed")
+    raise forbidden("当前角色无权查看整改", "role_not_allowed")  # unreachable behind the gate
 
 
 @router.get("", response_model=list[RectificationView])
@@ -71,51 +78,45 @@ async def get_rectification(rectification_id: str, db: Db, principal: Caller) ->
     return RectificationView.model_validate((await _load(db, principal, rectification_id)).view)
 
 
-@router.post("/{rectification_id}/verification", response_model=RectificationView)
+@router.post(
+    "/{rectification_id}/verification", response_model=RectificationView, dependencies=_gate(DEPARTMENT_ROLES)
+)
 async def verify(rectification_id: str, body: VerifyIn, db: Db, client: Temporal, principal: Caller):
     req = VerifyRequest(actor=principal.actor(), **body.model_dump())
-    return await _step(
-        db, client, principal, rectification_id, RectificationWorkflow.verify, req, DEPARTMENT_ROLES
-    )
+    return await _step(db, client, principal, rectification_id, RectificationWorkflow.verify, req)
 
 
-@router.post("/{rectification_id}/rectification", response_model=RectificationView)
+@router.post(
+    "/{rectification_id}/rectification",
+    response_model=RectificationView,
+    dependencies=_gate(DEPARTMENT_ROLES),
+)
 async def rectify(rectification_id: str, body: RectifyIn, db: Db, client: Temporal, principal: Caller):
     req = RectifyRequest(actor=principal.actor(), **body.model_dump())
-    return await _step(
-        db, client, principal, rectification_id, RectificationWorkflow.rectify, req, DEPARTMENT_ROLES
-    )
+    return await _step(db, client, principal, rectification_id, RectificationWorkflow.rectify, req)
 
 
-@router.post("/{rectification_id}/explanation", response_model=RectificationView)
+@router.post(
+    "/{rectification_id}/explanation", response_model=RectificationView, dependencies=_gate(DEPARTMENT_ROLES)
+)
 async def explain(rectification_id: str, body: ExplainIn, db: Db, client: Temporal, principal: Caller):
     req = ExplainRequest(actor=principal.actor(), **body.model_dump())
-    return await _step(
-        db, client, principal, rectification_id, RectificationWorkflow.explain, req, DEPARTMENT_ROLES
-    )
+    return await _step(db, client, principal, rectification_id, RectificationWorkflow.explain, req)
 
 
-@router.post("/{rectification_id}/feedback", response_model=RectificationView)
+@router.post("/{rectification_id}/feedback", response_model=RectificationView, dependencies=_gate(_RATER))
 async def feedback(rectification_id: str, body: FeedbackIn, db: Db, client: Temporal, principal: Caller):
     req = FeedbackRequest(actor=principal.actor(), **body.model_dump())
-    return await _step(db, client, principal, rectification_id, RectificationWorkflow.feedback, req, _RATER)
+    return await _step(db, client, principal, rectification_id, RectificationWorkflow.feedback, req)
 
 
-@router.post("/{rectification_id}/review", response_model=RectificationView)
+@router.post("/{rectification_id}/review", response_model=RectificationView, dependencies=_gate(_SUPERVISOR))
 async def review(rectification_id: str, body: ReviewIn, db: Db, client: Temporal, principal: Caller):
     req = ReviewRequest(actor=principal.actor(), **body.model_dump())
-    return await _step(
-        db, client, principal, rectification_id, RectificationWorkflow.review, req, _SUPERVISOR
-    )
+    return await _step(db, client, principal, rectification_id, RectificationWorkflow.review, req)
 
 
-_RATER = frozenset({Role.APPLICANT})
-_SUPERVISOR = frozenset({Role.SUPERVISOR})
-
-
-async def _step(db, client, principal: Principal, rectification_id: str, update, req: Any, roles):
-    if principal.role not in roles:
-        raise forbidden("当前角色无权执行此操作", "role_not_allowed")
+async def _step(db, client, principal: Principal, rectification_id: str, update, req: Any):
     await _load(db, principal, rectification_id)
     workflow_id = f"rectification-{rectification_id}"
     return await send_update(client, workflow_id, update, req)

@@ -13,7 +13,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from core.models import Case, Escalation, NotificationRow, TimelineEntry
+from activities.read_model import add_notifications, forward_upsert
+from core.models import Case, Escalation, TimelineEntry
 from core.types import CaseView, RecordRequest
 from core.types import Escalation as EscalationRequest
 
@@ -49,21 +50,12 @@ class CaseRecordActivities:
 
     @activity.defn
     async def record_case(self, req: RecordRequest) -> None:
-        row = _case_row(req.view)
-        upsert = insert(Case).values(**row)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["case_id"],
-            set_={k: upsert.excluded[k] for k in row if k != "case_id"},
-            where=Case.last_seq <= upsert.excluded.last_seq,
-        )
         async with self._engine.begin() as conn:
-            await conn.execute(upsert)
+            await conn.execute(forward_upsert(Case, "case_id", _case_row(req.view)))
             if req.events:
                 events = [{"case_id": req.view.case_id, **e.model_dump()} for e in req.events]
                 await conn.execute(insert(TimelineEntry).values(events).on_conflict_do_nothing())
-            if req.notifications:
-                notes = [{**n.model_dump(exclude={"at"}), "created_at": n.at} for n in req.notifications]
-                await conn.execute(insert(NotificationRow).values(notes).on_conflict_do_nothing())
+            await add_notifications(conn, req.notifications)
 
     @activity.defn
     async def escalate(self, req: EscalationRequest) -> None:

@@ -6,7 +6,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from core.models import NotificationRow, Rating, Rectification
+from activities.read_model import add_notifications, forward_upsert
+from core.models import Rating, Rectification
 from core.types import RatingRecord, RectificationRecord
 
 
@@ -40,14 +41,6 @@ class RatingActivities:
             "view": view.model_dump(mode="json"),
             "last_seq": view.last_seq,
         }
-        upsert = insert(Rectification).values(**row)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["rectification_id"],
-            set_={k: upsert.excluded[k] for k in row if k != "rectification_id"},
-            where=Rectification.last_seq <= upsert.excluded.last_seq,
-        )
         async with self._engine.begin() as conn:
-            await conn.execute(upsert)
-            if record.notifications:
-                notes = [{**n.model_dump(exclude={"at"}), "created_at": n.at} for n in record.notifications]
-                await conn.execute(insert(NotificationRow).values(notes).on_conflict_do_nothing())
+            await conn.execute(forward_upsert(Rectification, "rectification_id", row))
+            await add_notifications(conn, record.notifications)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -56,6 +61,8 @@ async def start_case(client: Client, task_queue: str, inp: CaseInput) -> CaseVie
         return None
     except RPCError as exc:
         raise _unavailable(exc) from exc
+    except RPCTimeoutOrCancelledError as exc:  # the case is recorded: a retry with the key finds it
+        raise _timed_out() from exc
 
 
 async def send_update(client: Client, workflow_id: str, update: Any, request: Any) -> Any:
@@ -72,6 +79,12 @@ async def send_update(client: Client, workflow_id: str, update: Any, request: An
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(409, "invalid_state", "流程已结束，不能再执行此操作") from exc
         raise _unavailable(exc) from exc
+    except RPCTimeoutOrCancelledError as exc:
+        raise _timed_out() from exc
+
+
+def _timed_out() -> ApiError:
+    return ApiError(503, "workflow_engine_timeout", "办件引擎响应超时，请稍后用同一请求重试")
 
 
 def _unavailable(exc: RPCError) -> ApiError:

@@ -10,6 +10,18 @@ from tests.conftest import Api, idempotency_key
 SIGN_ONCE = ("market-001", ["M01", "M02", "M03"])
 SIGN_TWICE = ("market-002", ["F01", "F02", "F03", "F04", "F05"])
 TWO_DEPARTMENTS = ("culture-001", ["C01", "C02", "C03"])
+# The timeline of a sign-once case run to its rating.
+SIGN_ONCE_EVENTS = [
+    "submitted",
+    "accepted",
+    "task_completed",
+    "review_finished",
+    "signed",
+    "decided",
+    "delivered",
+    "rated",
+    "closed",
+]
 
 
 async def submit(api: Api, item: tuple[str, list[str]] = SIGN_ONCE, as_: str = "applicant1", **extra) -> dict:

@@ -11,6 +11,7 @@ from core.temporal import case_workflow_id
 from tests.conftest import Api
 from tests.helpers import (
     SIGN_ONCE,
+    SIGN_ONCE_EVENTS,
     SIGN_TWICE,
     TWO_DEPARTMENTS,
     accept,
@@ -52,17 +53,7 @@ async def test_sign_once_case_from_submission_to_rating(api: Api, client: Client
 
     view = (await api.get(f"/cases/{case_id}", "applicant1")).json()
     events = [e["event"] for e in view["timeline"]]
-    assert events == [
-        "submitted",
-        "accepted",
-        "task_completed",
-        "review_finished",
-        "signed",
-        "decided",
-        "delivered",
-        "rated",
-        "closed",
-    ]
+    assert events == SIGN_ONCE_EVENTS
     assert [e["seq"] for e in view["timeline"]] == list(range(1, len(events) + 1))
     assert all(e["at"].endswith("+08:00") for e in view["timeline"])  # Beijing time
     assert "北京市市场监督管理局审查通过" in view["timeline"][2]["message"]

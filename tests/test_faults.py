@@ -35,24 +35,13 @@ from core.config import Settings
 from core.models import Case, NotificationRow, ReviewTaskRow, Submission, TimelineEntry
 from core.temporal import case_workflow_id
 from tests.conftest import Api, _free_port, idempotency_key
-from tests.helpers import SIGN_ONCE, accept
+from tests.helpers import SIGN_ONCE, SIGN_ONCE_EVENTS, accept
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 90.0  # s: bound on any wait for something asynchronous (a killed worker's activities
 # are retried only when their 30 s start-to-close timeout has passed)
 CASES = 5
-SIGN_ONCE_EVENTS = [
-    "submitted",
-    "accepted",
-    "task_completed",
-    "review_finished",
-    "signed",
-    "decided",
-    "delivered",
-    "rated",
-    "closed",
-]
 NOTIFYING_EVENTS = {"submitted", "accepted", "decided", "delivered"}
 
 

@@ -8,7 +8,7 @@
   with SIGTERM while submissions wait on their first write and once with SIGKILL while cases
   wait in a department inbox: no case is lost, every case finishes, nothing runs twice.
 
-Each test owns the server it takes down (its own pgserver data directory, or its own dev server
+Each test owns the servers it takes down (its own pgserver data directory, its own dev server
 on a free port), so the session's servers, and the tests using them, are never touched.
 """
 
@@ -117,7 +117,68 @@ async def _assert_each_once(api: Api, engine: AsyncEngine, client: Client, case_
         assert updates == {"registered": 1, "decide_acceptance": 1, "sign": 1, "deliver": 1, "rate": 1}
 
 
-# ---- PostgreSQL stopped ----------------------------------------------------------------------
+# ---- servers of the test's own -------------------------------------------------------------
+
+
+class OwnTemporal:
+    """A file-backed dev server of this test alone, started as `make dev` starts it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.db = data_dir / "temporal.db"
+        self.log = data_dir / "temporal.log"
+        self.address = f"127.0.0.1:{_free_port()}"
+        self.proc: Process | None = None
+
+    def start(self) -> None:
+        host, port = self.address.split(":")
+        argv = [
+            venv_binary("temporal"),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db),
+            "--ip",
+            host,
+            "--port",
+            port,
+            "--headless",
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+            "--log-level",
+            "error",
+            *sa.dev_server_flags(),
+        ]
+        self.proc = Process(argv, dict(os.environ), self.log)
+
+    def stop(self, sig: signal.Signals) -> int:
+        assert self.proc is not None
+        self.proc.proc.send_signal(sig)
+        return self.proc.proc.wait(timeout=30)
+
+    async def client(self) -> Client:
+        async def connected() -> Client | None:
+            assert self.proc is not None and self.proc.proc.poll() is None, self.proc.tail()
+            try:
+                client = await Client.connect(self.address, data_converter=data_converter(Settings()))
+                await client.count_workflows()
+                return client
+            except Exception:  # not up yet
+                return None
+
+        return await _until("Temporal dev server up", connected)
+
+
+@pytest.fixture
+def own_temporal(tmp_path: Path) -> Iterator[OwnTemporal]:
+    server = OwnTemporal(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            server.proc.stop()
 
 
 class OwnPostgres:
@@ -154,6 +215,9 @@ def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
         pg.close()
 
 
+# ---- PostgreSQL stopped ----------------------------------------------------------------------
+
+
 def _failed_attempts(records: list[logging.LogRecord]) -> dict[str, int]:
     """Workflow id → highest attempt of a `record_case` the worker reported as failed."""
     attempts: dict[str, int] = {}
@@ -165,8 +229,11 @@ def _failed_attempts(records: list[logging.LogRecord]) -> dict[str, int]:
 
 
 async def test_postgres_outage_retries_activities_and_the_read_model_catches_up(
-    own_postgres: OwnPostgres, client: Client, caplog: pytest.LogCaptureFixture
+    own_postgres: OwnPostgres, own_temporal: OwnTemporal, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Its own Temporal server too: case numbers restart in a new database, so their workflow ids
+    # would collide with the session's cases on the session's server.
+    client = await own_temporal.client()
     own_postgres.server.psql("CREATE DATABASE gov_outage;")
     database_url = own_postgres.url("gov_outage")
     await bootstrap(database_url, with_demo_data=True)
@@ -229,67 +296,6 @@ async def _sign(api: Api, case_id: str) -> dict:
 
 
 # ---- the Temporal dev server restarted -------------------------------------------------------
-
-
-class OwnTemporal:
-    """A file-backed dev server of this test alone, started as `make dev` starts it."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.db = data_dir / "temporal.db"
-        self.log = data_dir / "temporal.log"
-        self.address = f"127.0.0.1:{_free_port()}"
-        self.proc: Process | None = None
-
-    def start(self) -> None:
-        host, port = self.address.split(":")
-        argv = [
-            venv_binary("temporal"),
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(self.db),
-            "--ip",
-            host,
-            "--port",
-            port,
-            "--headless",
-            "--sqlite-pragma",
-            "journal_mode=wal",
-            "--sqlite-pragma",
-            "synchronous=normal",
-            "--log-level",
-            "error",
-            *sa.dev_server_flags(),
-        ]
-        self.proc = Process(argv, dict(os.environ), self.log)
-
-    def stop(self, sig: signal.Signals) -> int:
-        assert self.proc is not None
-        self.proc.proc.send_signal(sig)
-        return self.proc.proc.wait(timeout=30)
-
-    async def client(self) -> Client:
-        async def connected() -> Client | None:
-            assert self.proc is not None and self.proc.proc.poll() is None, self.proc.tail()
-            try:
-                client = await Client.connect(self.address, data_converter=data_converter(Settings()))
-                await client.count_workflows()
-                return client
-            except Exception:  # not up yet
-                return None
-
-        return await _until("Temporal dev server up", connected)
-
-
-@pytest.fixture
-def own_temporal(tmp_path: Path) -> Iterator[OwnTemporal]:
-    server = OwnTemporal(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None:
-            server.proc.stop()
 
 
 async def _submit_retried(api: Api) -> tuple[str, int]:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.common import QUICK, RETRY_FOREVER, refuse
+from workflows.common import QUICK, RETRY_FOREVER, quick_activity, refuse
 from workflows.deadlines import DeadlineClock
 from workflows.rectification import RectificationWorkflow
 
@@ -588,12 +588,7 @@ class CaseWorkflow:
         return [names.get(c, c) for c in codes]
 
     async def _deadline(self, start: datetime, working_days: int) -> datetime:
-        return await workflow.execute_activity(
-            compute_deadline,
-            DeadlineRequest(start=start, working_days=working_days),
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY_FOREVER,
-        )
+        return await quick_activity(compute_deadline, DeadlineRequest(start=start, working_days=working_days))
 
     def _set_status(self, status: CaseStatus) -> None:
         self._view.status = status
@@ -652,9 +647,5 @@ class CaseWorkflow:
         self._recorded, self._notified = len(self._events), len(self._notifications)
         if not events and not notes:
             return
-        await workflow.execute_activity_method(
-            CaseRecordActivities.record_case,
-            RecordRequest(view=self._view.model_copy(deep=True), events=events, notifications=notes),
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY_FOREVER,
-        )
+        request = RecordRequest(view=self._view.model_copy(deep=True), events=events, notifications=notes)
+        await quick_activity(CaseRecordActivities.record_case, request)

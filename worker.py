@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.bundle_records import BundleRecordActivities
 from activities.calendar import CalendarActivities, compute_deadline
 from activities.case_records import CaseRecordActivities
 from activities.ratings import RatingActivities
@@ -20,11 +21,12 @@ from activities.review import ReviewActivities
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
 from core.temporal import connect
+from workflows.bundle import BundleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.case import CaseWorkflow
 from workflows.rectification import RectificationWorkflow
 
-WORKFLOWS = [CaseWorkflow, CalendarChangeWorkflow, RectificationWorkflow]
+WORKFLOWS = [CaseWorkflow, BundleWorkflow, CalendarChangeWorkflow, RectificationWorkflow]
 
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
@@ -32,6 +34,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
     review = ReviewActivities(engine, client)
     calendar = CalendarActivities(engine, client)
     ratings = RatingActivities(engine)
+    bundles = BundleRecordActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -43,6 +46,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             calendar.signal_calendar_changed,
             records.record_case,
             records.escalate,
+            bundles.record_bundle,
             ratings.record_rating,
             ratings.record_rectification,
             review.department_review,

@@ -66,6 +66,19 @@ POLICY: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/api/v1/cases/{case_id}/delivery"): {CLERK},
     ("POST", "/api/v1/cases/{case_id}/ratings"): {APPLICANT, CLERK},
     ("POST", "/api/v1/cases/{case_id}/withdraw"): {APPLICANT, CLERK},
+    ("GET", "/api/v1/themes"): PUBLIC,
+    ("GET", "/api/v1/themes/{code}"): PUBLIC,
+    ("GET", "/api/v1/themes/{code}/form"): PUBLIC,
+    ("PUT", "/api/v1/themes/{code}"): {OPERATOR},
+    ("POST", "/api/v1/bundles"): {APPLICANT, CLERK},
+    ("GET", "/api/v1/bundles"): ANY,
+    ("GET", "/api/v1/bundles/{bundle_id}"): ANY,
+    ("POST", "/api/v1/bundles/{bundle_id}/acceptance"): {CLERK},
+    ("POST", "/api/v1/bundles/{bundle_id}/supplement-requests"): {CLERK},
+    ("POST", "/api/v1/bundles/{bundle_id}/supplements"): {APPLICANT, CLERK},
+    ("POST", "/api/v1/bundles/{bundle_id}/delivery"): {CLERK},
+    ("POST", "/api/v1/bundles/{bundle_id}/members/{member_key}/retry"): {CLERK},
+    ("POST", "/api/v1/bundles/{bundle_id}/ratings"): {APPLICANT, CLERK},
     ("GET", "/api/v1/tasks"): DEPARTMENT | {SUPERVISOR, OPERATOR},
     ("POST", "/api/v1/tasks/{task_id}/complete"): DEPARTMENT,
     ("GET", "/api/v1/notifications"): ANY,
@@ -94,6 +107,8 @@ PLACEHOLDERS = {
     "year": "2040",
     "version": "1",
     "district": "chaoyang",
+    "bundle_id": "BD00000000000000",
+    "member_key": "licence",
 }
 
 

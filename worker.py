@@ -23,8 +23,9 @@ from core.temporal import connect
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.case import CaseWorkflow
 from workflows.rectification import RectificationWorkflow
+from workflows.visit import VisitWorkflow
 
-WORKFLOWS = [CaseWorkflow, CalendarChangeWorkflow, RectificationWorkflow]
+WORKFLOWS = [CaseWorkflow, CalendarChangeWorkflow, RectificationWorkflow, VisitWorkflow]
 
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
@@ -45,6 +46,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             records.escalate,
             ratings.record_rating,
             ratings.record_rectification,
+            ratings.record_visit,
             review.department_review,
             review.cancel_open_tasks,
         ],

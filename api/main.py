@@ -27,6 +27,7 @@ from api.routers import (
     rectifications,
     supervision,
     tasks,
+    visits,
 )
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(guides.router)
     app.include_router(codec.router)
     routers = (auth, items, catalogue, cases, tasks, notifications, calendar, supervision)
-    for module in (*routers, rectifications, complaints, audit_router):
+    for module in (*routers, rectifications, complaints, visits, audit_router):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

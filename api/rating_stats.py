@@ -1,0 +1,127 @@
+"""好差评 statistics, aggregated in PostgreSQL (one GROUP BY with FILTERs, however many ratings).
+
+Matter ratings (一事一评, `ratings`) and visit ratings (一次一评, `visit_ratings`) are one
+stream here. A rating counts once in every group it belongs to: under each of its departments
+(a visit: the departments of every case handled in it) and each of its items; once under its
+centre (district), channel, day or month. Its rectification loop (`R<case id>` or
+`R<visit id>`) gives the bad ratings' open / rectified / explained / overdue counts.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import String, func, literal_column, select, true, union_all
+from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
+
+from api.schemas import RatingStatsRow
+from core.calendar import BEIJING
+from core.models import Rating, Rectification, VisitRating
+from core.types import BAD_RATING_MAX
+
+GROUPS = ("department", "item", "centre", "channel", "kind", "day", "month")
+KINDS = ("matter", "visit")
+
+
+def _rated(first: date | None, last: date | None, kind: str | None):
+    """Every rating in the period, matter and visit alike, as one row shape."""
+
+    def period(created_at) -> list:
+        conditions = []
+        if first is not None:
+            conditions.append(created_at >= datetime.combine(first, time(0), BEIJING))
+        if last is not None:
+            conditions.append(created_at <= datetime.combine(last, time.max, BEIJING))
+        return conditions
+
+    matters = select(
+        literal_column("'matter'").label("kind"),
+        func.concat("R", Rating.case_id).label("loop_id"),
+        col(Rating.level).label("level"),
+        col(Rating.channel).label("channel"),
+        col(Rating.district).label("district"),
+        Rating.departments.label("departments"),  # type: ignore[attr-defined]
+        array([col(Rating.item_code)], type_=String(64)).label("item_codes"),
+        col(Rating.created_at).label("created_at"),
+    ).where(*period(col(Rating.created_at)))
+    visits = select(
+        literal_column("'visit'"),
+        func.concat("R", VisitRating.visit_id),
+        col(VisitRating.level),
+        col(VisitRating.channel),
+        col(VisitRating.district),
+        VisitRating.departments,  # type: ignore[arg-type]
+        VisitRating.item_codes,  # type: ignore[arg-type]
+        col(VisitRating.created_at),
+    ).where(*period(col(VisitRating.created_at)))
+    branches = {"matter": matters, "visit": visits}
+    chosen = [branches[kind]] if kind else list(branches.values())
+    return union_all(*chosen).subquery("rated")
+
+
+async def rating_statistics(
+    conn: AsyncConnection,
+    group_by: str,
+    first: date | None = None,
+    last: date | None = None,
+    kind: str | None = None,
+) -> list[RatingStatsRow]:
+    rated = _rated(first, last, kind)
+    loop = Rectification.__table__.alias("loop")  # type: ignore[attr-defined]
+    source = rated.outerjoin(loop, loop.c.rectification_id == rated.c.loop_id)
+    # Constants inline, not bound: GROUP BY must repeat the very expression the SELECT has.
+    local = func.timezone(literal_column("'Asia/Shanghai'"), rated.c.created_at)
+    if group_by in ("department", "item"):
+        column = rated.c.departments if group_by == "department" else rated.c.item_codes
+        keys = func.unnest(column).table_valued("key").render_derived(name="keys")
+        source = source.join(keys, true())  # a function in FROM sees the rows before it
+        key = keys.c.key
+    else:
+        key = {
+            "centre": rated.c.district,
+            "channel": rated.c.channel,
+            "kind": rated.c.kind,
+            "day": func.to_char(local, literal_column("'YYYY-MM-DD'")),
+            "month": func.to_char(local, literal_column("'YYYY-MM'")),
+        }[group_by]
+    bad = rated.c.level <= BAD_RATING_MAX
+
+    def count(*conditions):
+        return func.count().filter(*conditions) if conditions else func.count()
+
+    query = (
+        select(
+            key.label("key"),
+            count(),
+            *(count(rated.c.level == n) for n in range(1, 6)),
+            count(bad),
+            count(bad, loop.c.status != "closed"),
+            count(bad, loop.c.outcome == "rectified"),
+            count(bad, loop.c.outcome == "explained"),
+            count(bad, loop.c.overdue),
+            count(bad, loop.c.on_time.is_not(None)),
+            count(bad, loop.c.on_time),
+        )
+        .select_from(source)
+        .group_by(key)
+        .order_by(key)
+    )
+    rows = (await conn.execute(query)).all()
+    return [_row(*row) for row in rows]
+
+
+def _row(key, total, l1, l2, l3, l4, l5, bad, bad_open, rectified, explained, overdue, replied, on_time):
+    return RatingStatsRow(
+        key=key,
+        total=total,
+        levels={str(n): c for n, c in enumerate((l1, l2, l3, l4, l5), start=1)},
+        good_rate=round((total - bad) / total, 4) if total else None,
+        bad=bad,
+        bad_open=bad_open,
+        bad_rectified=rectified,
+        bad_explained=explained,
+        bad_overdue=overdue,
+        on_time_rate=round(on_time / replied, 4) if replied else None,
+    )

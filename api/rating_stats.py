@@ -36,24 +36,29 @@ def _rated(first: date | None, last: date | None, kind: str | None):
             conditions.append(created_at <= datetime.combine(last, time.max, BEIJING))
         return conditions
 
-    matters = select(
-        literal_column("'matter'").label("kind"),
-        func.concat("R", Rating.case_id).label("loop_id"),
-        col(Rating.level).label("level"),
-        col(Rating.channel).label("channel"),
-        col(Rating.district).label("district"),
-        Rating.departments.label("departments"),  # type: ignore[attr-defined]
-        array([col(Rating.item_code)], type_=String(64)).label("item_codes"),
-        col(Rating.created_at).label("created_at"),
+    names = ("kind", "loop_id", "level", "channel", "district", "departments", "item_codes", "created_at")
+
+    def shaped(*columns):
+        return select(*(c.label(name) for c, name in zip(columns, names, strict=True)))
+
+    matters = shaped(
+        literal_column("'matter'"),
+        func.concat("R", Rating.case_id),
+        col(Rating.level),
+        col(Rating.channel),
+        col(Rating.district),
+        col(Rating.departments),
+        array([col(Rating.item_code)], type_=String(64)),
+        col(Rating.created_at),
     ).where(*period(col(Rating.created_at)))
-    visits = select(
+    visits = shaped(
         literal_column("'visit'"),
         func.concat("R", VisitRating.visit_id),
         col(VisitRating.level),
         col(VisitRating.channel),
         col(VisitRating.district),
-        VisitRating.departments,  # type: ignore[arg-type]
-        VisitRating.item_codes,  # type: ignore[arg-type]
+        col(VisitRating.departments),
+        col(VisitRating.item_codes),
         col(VisitRating.created_at),
     ).where(*period(col(VisitRating.created_at)))
     branches = {"matter": matters, "visit": visits}

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.worker import Replayer
 
+from core.config import Settings
 from core.models import Visit, VisitRating
+from core.temporal import data_converter
 from core.types import VisitInput, VisitStatus, VisitView
 from tests.conftest import TASK_QUEUE, Api, idempotency_key
 from tests.helpers import SIGN_ONCE, TWO_DEPARTMENTS, submit
+from tests.test_replay import HISTORIES
+from worker import WORKFLOWS
 from workflows.visit import VisitWorkflow, visit_workflow_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -85,7 +91,17 @@ async def test_a_visit_is_opened_once_and_rated_once_under_concurrency(api: Api,
     assert (await api.get(f"/cases/{first}", "applicant1")).json()["rating_level"] is None
 
 
-async def test_a_bad_real_name_visit_rating_runs_the_rectification_loop(api: Api) -> None:
+async def _replays(client: Client, name: str, workflow_id: str) -> None:
+    """The visit's history replays with the current code (`RECORD_HISTORIES=1` records it)."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(Settings()))
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{name}: {result.replay_failure}"
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def test_a_bad_real_name_visit_rating_runs_the_rectification_loop(api: Api, client: Client) -> None:
     cases = [(await submit(api, item))["case_id"] for item in (TWO_DEPARTMENTS, SIGN_ONCE)]
     vid = (await _visit(api, cases))["visit_id"]
     r = await api.post(
@@ -108,6 +124,7 @@ async def test_a_bad_real_name_visit_rating_runs_the_rectification_loop(api: Api
         assert status is None or r.json()["status"] == status
     notices = (await api.get("/notifications", "applicant1", params={"limit": 200})).json()
     assert any(n["case_id"] == vid for n in notices)
+    await _replays(client, "visit_rated_bad", visit_workflow_id(vid))
 
 
 async def test_the_window_device_rates_anonymously_for_a_walk_in(api: Api, engine: AsyncEngine) -> None:
@@ -231,3 +248,4 @@ async def test_a_visit_closes_unrated_when_its_window_passes(
     assert seen["status"] == "closed_unrated" and seen["closed_at"] is not None
     late = await api.post(f"/visits/{short.visit_id}/rating", "applicant1", {"level": 5, "channel": "qr"})
     assert late.status_code == 409 and late.json()["code"] == "rating_window_closed"
+    await _replays(client, "visit_closed_unrated", visit_workflow_id(short.visit_id))

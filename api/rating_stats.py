@@ -3,7 +3,8 @@
 Matter ratings (一事一评, `ratings`) and visit ratings (一次一评, `visit_ratings`) are one
 stream here. A rating counts once in every group it belongs to: under each of its departments
 (a visit: the departments of every case handled in it) and each of its items; once under its
-centre (district), channel, day or month. Its rectification loop (`R<case id>` or
+centre (district), clerk (the visit's, or the one who accepted the case; none: not counted),
+channel, kind (matter / visit), day or month (Beijing dates). Its rectification loop (`R<case id>` or
 `R<visit id>`) gives the bad ratings' open / rectified / explained / overdue counts.
 """
 
@@ -21,7 +22,7 @@ from core.calendar import BEIJING
 from core.models import Rating, Rectification, VisitRating
 from core.types import BAD_RATING_MAX
 
-GROUPS = ("department", "item", "centre", "channel", "kind", "day", "month")
+GROUPS = ("department", "item", "centre", "clerk", "channel", "kind", "day", "month")
 KINDS = ("matter", "visit")
 
 
@@ -36,7 +37,17 @@ def _rated(first: date | None, last: date | None, kind: str | None):
             conditions.append(created_at <= datetime.combine(last, time.max, BEIJING))
         return conditions
 
-    names = ("kind", "loop_id", "level", "channel", "district", "departments", "item_codes", "created_at")
+    names = (
+        "kind",
+        "loop_id",
+        "level",
+        "channel",
+        "district",
+        "clerk",
+        "departments",
+        "item_codes",
+        "created_at",
+    )
 
     def shaped(*columns):
         return select(*(c.label(name) for c, name in zip(columns, names, strict=True)))
@@ -47,6 +58,7 @@ def _rated(first: date | None, last: date | None, kind: str | None):
         col(Rating.level),
         col(Rating.channel),
         col(Rating.district),
+        col(Rating.clerk),
         col(Rating.departments),
         array([col(Rating.item_code)], type_=String(64)),
         col(Rating.created_at),
@@ -57,6 +69,7 @@ def _rated(first: date | None, last: date | None, kind: str | None):
         col(VisitRating.level),
         col(VisitRating.channel),
         col(VisitRating.district),
+        col(VisitRating.clerk),
         col(VisitRating.departments),
         col(VisitRating.item_codes),
         col(VisitRating.created_at),
@@ -86,12 +99,14 @@ async def rating_statistics(
     else:
         key = {
             "centre": rated.c.district,
+            "clerk": rated.c.clerk,
             "channel": rated.c.channel,
             "kind": rated.c.kind,
             "day": func.to_char(local, literal_column("'YYYY-MM-DD'")),
             "month": func.to_char(local, literal_column("'YYYY-MM'")),
         }[group_by]
     bad = rated.c.level <= BAD_RATING_MAX
+    counted = key.is_not(None)
 
     def count(*conditions):
         return func.count().filter(*conditions) if conditions else func.count()
@@ -110,6 +125,7 @@ async def rating_statistics(
             count(bad, loop.c.on_time),
         )
         .select_from(source)
+        .where(counted)
         .group_by(key)
         .order_by(key)
     )

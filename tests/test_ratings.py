@@ -248,13 +248,24 @@ async def _raw(conn: AsyncConnection) -> tuple[dict, list]:
             r.level,
             r.channel,
             r.district,
+            r.clerk,
             r.departments,
             [r.item_code],
             r.created_at,
         )
         for r in (await conn.execute(select(Rating))).all()
     ] + [
-        ("visit", f"R{v.visit_id}", v.level, v.channel, v.district, v.departments, v.item_codes, v.created_at)
+        (
+            "visit",
+            f"R{v.visit_id}",
+            v.level,
+            v.channel,
+            v.district,
+            v.clerk,
+            v.departments,
+            v.item_codes,
+            v.created_at,
+        )
         for v in (await conn.execute(select(VisitRating))).all()
     ]
     return loops, rated
@@ -265,7 +276,7 @@ def _count(raw: tuple[dict, list], group_by: str, **period: str) -> list[dict]:
     loops, rated = raw
     first, last = (date.fromisoformat(period[k]) if k in period else None for k in ("from", "to"))
     groups: dict[str, list] = defaultdict(list)
-    for kind, loop_id, level, channel, district, departments, items, at in rated:
+    for kind, loop_id, level, channel, district, clerk, departments, items, at in rated:
         day = at.astimezone(BEIJING).date()
         if (first and day < first) or (last and day > last):
             continue
@@ -273,6 +284,7 @@ def _count(raw: tuple[dict, list], group_by: str, **period: str) -> list[dict]:
             "department": departments,
             "item": items,
             "centre": [district],
+            "clerk": [clerk] if clerk else [],
             "channel": [channel],
             "kind": [kind],
             "day": [day.isoformat()],
@@ -332,7 +344,7 @@ _SYNTHETIC = """
 INSERT INTO ratings (rating_id, case_id, level, channel, rater, departments, clerk, item_code,
                      district, comment, created_at)
 SELECT 'S' || i || '-matter', 'S' || i, i % 5 + 1, (ARRAY['website', 'app', 'phone'])[i % 3 + 1], NULL,
-       ARRAY['d' || i % 7, 'd' || (i + 1) % 7]::varchar[], 'clerk1', 'item-' || i % 13,
+       ARRAY['d' || i % 7, 'd' || (i + 1) % 7]::varchar[], 'clerk' || i % 3, 'item-' || i % 13,
        'district-' || i % 4, '', timestamptz '2001-01-01 00:00+08' + (i % 8760) * interval '1 hour'
 FROM generate_series(1, 100000) AS i;
 INSERT INTO visits (visit_id, opened_by, request_hash, district, case_ids, status, view, opened_at)
@@ -341,7 +353,7 @@ SELECT 'SV' || i, 'clerk1', '-', 'district-' || i % 4, ARRAY['S' || i]::varchar[
 FROM generate_series(1, 20000) AS i;
 INSERT INTO visit_ratings (visit_id, level, channel, rater, clerk, district, departments, item_codes,
                            case_ids, comment, created_at)
-SELECT 'SV' || i, (i * 7) % 5 + 1, (ARRAY['device', 'kiosk', 'qr'])[i % 3 + 1], NULL, 'clerk1',
+SELECT 'SV' || i, (i * 7) % 5 + 1, (ARRAY['device', 'kiosk', 'qr'])[i % 3 + 1], NULL, 'clerk' || i % 4,
        'district-' || i % 4, ARRAY['d' || i % 7]::varchar[],
        ARRAY['item-' || i % 13, 'item-' || (i + 5) % 13]::varchar[], ARRAY['S' || i]::varchar[], '',
        timestamptz '2001-01-01 00:00+08' + (i % 8760) * interval '1 hour'

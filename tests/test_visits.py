@@ -101,7 +101,9 @@ async def _replays(client: Client, name: str, workflow_id: str) -> None:
         (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
-async def test_a_bad_real_name_visit_rating_runs_the_rectification_loop(api: Api, client: Client) -> None:
+async def test_a_bad_real_name_visit_rating_runs_the_rectification_loop(
+    api: Api, client: Client, engine: AsyncEngine
+) -> None:
     cases = [(await submit(api, item))["case_id"] for item in (TWO_DEPARTMENTS, SIGN_ONCE)]
     vid = (await _visit(api, cases))["visit_id"]
     r = await api.post(
@@ -109,6 +111,9 @@ async def test_a_bad_real_name_visit_rating_runs_the_rectification_loop(api: Api
     )
     assert r.status_code == 200, r.text
     assert r.json()["rectification_id"] == f"R{vid}" and r.json()["rater"] == "applicant1"
+    async with engine.connect() as conn:
+        stored = await conn.execute(select(VisitRating.comment).where(VisitRating.visit_id == vid))
+        assert stored.scalar_one() == "窗口人员离岗未告知"  # in PostgreSQL; never sent to Temporal
     loop = await _rectification(api, f"R{vid}")
     assert loop["visit_id"] == vid and loop["case_id"] is None and loop["department"] == "culture"
     assert loop["rater"] == "applicant1" and loop["channel"] == "qr" and loop["level"] == 2

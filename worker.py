@@ -25,8 +25,9 @@ from workflows.bundle import BundleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.case import CaseWorkflow
 from workflows.rectification import RectificationWorkflow
+from workflows.visit import VisitWorkflow
 
-WORKFLOWS = [CaseWorkflow, BundleWorkflow, CalendarChangeWorkflow, RectificationWorkflow]
+WORKFLOWS = [CaseWorkflow, BundleWorkflow, CalendarChangeWorkflow, RectificationWorkflow, VisitWorkflow]
 
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
@@ -49,6 +50,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             bundles.record_bundle,
             ratings.record_rating,
             ratings.record_rectification,
+            ratings.record_visit,
             review.department_review,
             review.cancel_open_tasks,
         ],

@@ -29,6 +29,7 @@ from api.routers import (
     supervision,
     tasks,
     themes,
+    visits,
 )
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(guides.router)
     app.include_router(codec.router)
     routers = (auth, items, catalogue, cases, tasks, notifications, calendar, supervision)
-    for module in (*routers, themes, bundles, rectifications, complaints, audit_router):
+    for module in (*routers, themes, bundles, rectifications, complaints, visits, audit_router):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

@@ -217,6 +217,27 @@ class RatingIn(Strict):
     anonymous: bool = False
 
 
+class VisitCreate(Strict):
+    """A clerk opens a visit (一次办事) at their window, listing the cases handled in it."""
+
+    case_ids: list[str] = Field(min_length=1, max_length=20)
+    district: str | None = Field(default=None, max_length=32)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> VisitCreate:
+        if len(set(self.case_ids)) != len(self.case_ids):
+            raise ValueError("办件号重复 (case_ids must be distinct)")
+        return self
+
+
+class VisitRatingIn(Strict):
+    level: int = Field(ge=1, le=5)
+    channel: RatingChannel
+    comment: str = Field(default="", max_length=2000)
+    # Real-name unless the rater asks otherwise; a rating relayed by the window device is anonymous.
+    anonymous: bool | None = None
+
+
 class WithdrawIn(Strict):
     reason: str = Field(default="", max_length=1000)
 

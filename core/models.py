@@ -266,6 +266,51 @@ class Complaint(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_tz(nullable=False))
 
 
+class Visit(SQLModel, table=True):
+    """一次办事: one applicant's trip to a service window and the cases handled in it, opened by
+    the window's clerk; `(opened_by, idempotency_key)` makes a retried POST find the same visit.
+    `view` is the VisitView the visit's workflow last recorded."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        UniqueConstraint("opened_by", "idempotency_key"),
+        Index("ix_visits_applicant", "applicant_username"),
+        Index("ix_visits_case_ids", "case_ids", postgresql_using="gin"),
+    )
+    visit_id: str = Field(primary_key=True, max_length=32)
+    idempotency_key: str | None = Field(default=None, max_length=128)
+    opened_by: str = Field(max_length=64)
+    request_hash: str = Field(max_length=64)
+    district: str = Field(max_length=32)
+    applicant_username: str | None = Field(default=None, max_length=64)
+    case_ids: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    status: str = Field(max_length=16)
+    view: dict = Field(sa_column=Column(JSONB, nullable=False))
+    opened_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
+class VisitRating(SQLModel, table=True):
+    """好差评 一次一评: the one rating of a visit; the primary key refuses a second one."""
+
+    __tablename__ = "visit_ratings"
+    __table_args__ = (
+        Index("ix_visit_ratings_created_at", "created_at"),
+        Index("ix_visit_ratings_departments", "departments", postgresql_using="gin"),
+        Index("ix_visit_ratings_item_codes", "item_codes", postgresql_using="gin"),
+    )
+    visit_id: str = Field(primary_key=True, max_length=32, foreign_key="visits.visit_id")
+    level: int
+    channel: str = Field(max_length=16)
+    rater: str | None = Field(default=None, max_length=64)
+    clerk: str = Field(max_length=64)
+    district: str = Field(max_length=32)
+    departments: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    item_codes: list[str] = Field(sa_column=Column(ARRAY(String(64)), nullable=False))
+    case_ids: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    comment: str = ""
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
 class AuditEntry(SQLModel, table=True):
     """审计日志: every state-changing request, append-only (a trigger refuses changes)."""
 

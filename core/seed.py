@@ -457,6 +457,7 @@ def demo_accounts() -> list[dict]:
         {"username": "applicant1", "role": "applicant", "display_name": "张三"},
         {"username": "applicant2", "role": "applicant", "display_name": "李四"},
         {"username": "clerk1", "role": "clerk", "display_name": "综窗王五", "district": "chaoyang"},
+        {"username": "clerk2", "role": "clerk", "display_name": "综窗周八", "district": "haidian"},
         {"username": "supervisor1", "role": "supervisor", "display_name": "督办赵六"},
         {"username": "operator1", "role": "operator", "display_name": "运维孙七"},
     ]

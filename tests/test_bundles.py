@@ -12,9 +12,11 @@ import asyncio
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from core.form_fields import credit_code_for
 from core.security import hash_password
+from core.temporal import bundle_workflow_id, case_workflow_id
 from tests.conftest import Api, idempotency_key
 from tests.helpers import (
     HIRING_FORM,
@@ -119,7 +121,7 @@ async def test_a_theme_with_a_cycle_or_an_unknown_item_is_refused(api: Api) -> N
 
 
 async def test_restaurant_bundle_runs_members_in_parallel_and_delivers_once(
-    api: Api, engine: AsyncEngine
+    api: Api, engine: AsyncEngine, client: Client
 ) -> None:
     bundle = await submit_bundle(api, "restaurant", RESTAURANT_FORM, RESTAURANT_MATERIALS, "applicant2")
     bundle_id = bundle["bundle_id"]
@@ -197,6 +199,22 @@ async def test_restaurant_bundle_runs_members_in_parallel_and_delivers_once(
         ).one()
     assert sorted(rating.departments) == ["hrss", "market", "police", "tax"]
     assert rating.clerk == "clerk1"
+    await _operators_see_the_family(client, bundle_id, member_ids)
+
+
+async def _operators_see_the_family(client: Client, bundle_id: str, case_ids: set[str]) -> None:
+    """In the Temporal UI each member links to its bundle, and `BundleId` lists them all."""
+    for case_id in case_ids:
+        desc = await client.get_workflow_handle(case_workflow_id(case_id)).describe()
+        assert desc.parent_id == bundle_workflow_id(bundle_id)
+    expected = {bundle_workflow_id(bundle_id), *(case_workflow_id(c) for c in case_ids)}
+    found: set[str] = set()
+    for _ in range(100):  # visibility is eventually consistent
+        found = {w.id async for w in client.list_workflows(f'BundleId = "{bundle_id}"')}
+        if found == expected:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"BundleId lists {found}, expected {expected}")
 
 
 CLINIC = {

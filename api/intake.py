@@ -36,16 +36,20 @@ async def validated_item(db: AsyncSession, body: CaseCreate) -> ItemOut:
         raise ApiError(422, "unknown_item", f"事项目录中没有该事项：{body.item_code}")
     if body.district not in DISTRICTS:
         raise ApiError(422, "unknown_district", f"未知的办理区域：{body.district}")
-    listed = {m.code for m in item.materials}
-    unlisted = sorted(set(body.materials) - listed)
+    refuse_unlisted(body.materials, {m.code for m in item.materials}, "本事项办事指南所列范围")
+    return item
+
+
+def refuse_unlisted(materials: list[str], listed: set[str], scope: str) -> None:
+    """Only materials the guide (or the theme's merged list) names may be handed in."""
+    unlisted = sorted(set(materials) - listed)
     if unlisted:
         raise ApiError(
             422,
             "unlisted_material",
-            f"材料不在本事项办事指南所列范围内：{'、'.join(unlisted)}",
+            f"材料不在{scope}内：{'、'.join(unlisted)}",
             {"unlisted": unlisted, "listed": sorted(listed)},
         )
-    return item
 
 
 async def applicant_of(db: AsyncSession, principal: Principal, body: CaseCreate | BundleCreate) -> str | None:

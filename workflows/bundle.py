@@ -19,7 +19,7 @@ from temporalio.exceptions import FailureError
 
 from workflows.case import CaseWorkflow
 from workflows.common import QUICK, RETRY_FOREVER, refuse
-from workflows.rating_filing import file_rating
+from workflows.rating_filing import file_rating, rater_of
 
 with workflow.unsafe.imports_passed_through():
     from activities.bundle_records import BundleRecordActivities
@@ -466,9 +466,7 @@ class BundleWorkflow:
         self._log("rated", req.actor, f"评价：{RATING_LABELS[req.level]}", detail={"level": req.level})
         self._log("closed", None, "本“一件事”已办结")
         self._changed = True
-        rater = None if req.anonymous else req.actor.username
-        if req.actor.role == Role.CLERK and not req.anonymous:
-            rater = view.applicant_username  # recorded at the window's rating device
+        rater = rater_of(req, view.applicant_username)
         rating = RatingRecord(
             rating_id=f"{view.bundle_id}:bundle",
             case_id=view.bundle_id,

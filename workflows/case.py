@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from workflows.common import QUICK, RETRY_FOREVER, refuse
 from workflows.deadlines import DeadlineClock
-from workflows.rating_filing import file_rating
+from workflows.rating_filing import file_rating, rater_of
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import compute_deadline
@@ -509,9 +509,7 @@ class CaseWorkflow:
 
     async def _file_rating(self, req: RatingRequest) -> None:
         view = self._view
-        rater = None if req.anonymous else req.actor.username
-        if req.actor.role == Role.CLERK and not req.anonymous:
-            rater = view.applicant_username  # recorded at the window's rating device
+        rater = rater_of(req, view.applicant_username)
         rating = RatingRecord(
             rating_id=f"{view.case_id}:matter",
             case_id=view.case_id,

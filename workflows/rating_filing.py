@@ -10,7 +10,21 @@ from workflows.rectification import RectificationWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
-    from core.types import BAD_RATING_MAX, RatingRecord, RectificationInput, RectificationSource
+    from core.types import (
+        BAD_RATING_MAX,
+        RatingRecord,
+        RatingRequest,
+        RectificationInput,
+        RectificationSource,
+        Role,
+    )
+
+
+def rater_of(req: RatingRequest, applicant: str | None) -> str | None:
+    """Who rated: nobody if anonymous; the applicant when a clerk records the window device."""
+    if req.anonymous:
+        return None
+    return applicant if req.actor.role == Role.CLERK else req.actor.username
 
 
 async def file_rating(rating: RatingRecord, department: str, subject: str) -> bool:

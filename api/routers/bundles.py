@@ -277,15 +277,7 @@ def _check_form(form: ThemeForm, values: dict[str, str], partial: bool = False) 
 
 
 def _check_materials(form: ThemeForm, materials: list[str]) -> None:
-    listed = {m.code for m in form.materials}
-    unlisted = sorted(set(materials) - listed)
-    if unlisted:
-        raise ApiError(
-            422,
-            "unlisted_material",
-            f"材料不在本主题材料清单内：{'、'.join(unlisted)}",
-            {"unlisted": unlisted, "listed": sorted(listed)},
-        )
+    intake.refuse_unlisted(materials, {m.code for m in form.materials}, "本主题材料清单")
 
 
 async def _contact_clerk(db: AsyncSession, principal: Principal, district: str) -> str:

@@ -81,6 +81,7 @@ class BundleAction(StrEnum):
     DELIVERY = "delivery"
     RETRY = "retry"
     RATINGS = "ratings"
+    WITHDRAW = "withdraw"
 
 
 BUNDLE_ACTION_ROLES: dict[BundleAction, frozenset[Role]] = {
@@ -90,6 +91,7 @@ BUNDLE_ACTION_ROLES: dict[BundleAction, frozenset[Role]] = {
     BundleAction.DELIVERY: frozenset({Role.CLERK}),
     BundleAction.RETRY: frozenset({Role.CLERK}),
     BundleAction.RATINGS: frozenset({Role.APPLICANT, Role.CLERK}),
+    BundleAction.WITHDRAW: frozenset({Role.APPLICANT, Role.CLERK}),
 }
 
 

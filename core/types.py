@@ -963,6 +963,7 @@ class BundleView(BaseModel):
     missing_materials: list[str] = Field(default_factory=list)
     delivery_method: DeliveryMethod | None = None
     rating_level: int | None = None
+    withdrawn: bool = False
     runs: int = 1
     last_seq: int = 0
 
@@ -1006,7 +1007,7 @@ class BundleCommand(BaseModel):
     """An action the bundle's one window takes on a member case (sent as a signal)."""
 
     command_id: int
-    kind: str  # accept | supplement | supply | deliver
+    kind: str  # accept | supplement | supply | deliver | withdraw
     actor: Actor
     materials: list[str] = Field(default_factory=list)
     reason: str = ""
@@ -1049,6 +1050,11 @@ class BundleDeliveryRequest(BaseModel):
     actor: Actor
     method: DeliveryMethod
     partial: bool = False
+
+
+class BundleWithdrawRequest(BaseModel):
+    actor: Actor
+    reason: str = ""
 
 
 class BundleRetryRequest(BaseModel):

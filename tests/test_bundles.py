@@ -420,3 +420,36 @@ async def test_bundles_are_scoped_to_their_applicant_departments_and_contact_cle
     assert r.status_code == 403
     r = await api.post(f"/bundles/{bundle_id}/members/nobody/retry", "clerk1", {})
     assert r.status_code == 404 and r.json()["code"] == "unknown_member"
+
+
+async def test_withdrawing_a_bundle_stops_what_is_undecided_and_keeps_decided_results(api: Api) -> None:
+    bundle = await submit_bundle(api, "restaurant", RESTAURANT_FORM, RESTAURANT_MATERIALS, "applicant2")
+    bundle_id = bundle["bundle_id"]
+    view = await wait_bundle(
+        api, bundle_id, lambda v: member(v, "licence")["case_status"] == "submitted", "licence started"
+    )
+    await api.post(f"/bundles/{bundle_id}/acceptance", "clerk1")
+    await finish_member(api, view, "licence")
+    view = await wait_bundle(
+        api,
+        bundle_id,
+        lambda v: all(m["case_status"] == "under_review" for m in v["members"][1:]),
+        "dependants under review",
+    )
+    assert (await api.post(f"/bundles/{bundle_id}/withdraw", "applicant1", {})).status_code == 403
+    r = await api.post(f"/bundles/{bundle_id}/withdraw", "applicant2", {"reason": "经营计划调整"})
+    assert r.status_code == 200, r.text
+    assert r.json()["withdrawn"]
+    assert {m["case_status"] for m in r.json()["members"][1:]} == {"withdrawn"}
+    # The licence was already granted: it can still be collected, once.
+    view = await wait_bundle(api, bundle_id, lambda v: v["status"] == "ready", "ready with the licence")
+    again = await api.post(f"/bundles/{bundle_id}/withdraw", "applicant2", {})
+    assert again.status_code == 409
+    retry = await api.post(f"/bundles/{bundle_id}/members/tax/retry", "clerk1", {})
+    assert retry.status_code == 409
+    r = await api.post(f"/bundles/{bundle_id}/delivery", "clerk1", {"method": "electronic"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "delivered" and member(r.json(), "licence")["delivered"]
+    notices = await bundle_notices(api, "applicant2", bundle_id)
+    assert sum("撤回" in n for n in notices) == 1
+    assert not [n for n in notices if "重新提交" in n]

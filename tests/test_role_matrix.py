@@ -79,6 +79,7 @@ POLICY: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/api/v1/bundles/{bundle_id}/delivery"): {CLERK},
     ("POST", "/api/v1/bundles/{bundle_id}/members/{member_key}/retry"): {CLERK},
     ("POST", "/api/v1/bundles/{bundle_id}/ratings"): {APPLICANT, CLERK},
+    ("POST", "/api/v1/bundles/{bundle_id}/withdraw"): {APPLICANT, CLERK},
     ("GET", "/api/v1/tasks"): DEPARTMENT | {SUPERVISOR, OPERATOR},
     ("POST", "/api/v1/tasks/{task_id}/complete"): DEPARTMENT,
     ("GET", "/api/v1/notifications"): ANY,

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         APPROVED_CASE,
         FAILED_CASE,
         RATING_LABELS,
+        WITHDRAWABLE,
         Actor,
         BundleAcceptRequest,
         BundleCarry,
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         BundleSupplementNotice,
         BundleSupplyRequest,
         BundleView,
+        BundleWithdrawRequest,
         CaseErrorCode,
         CaseEvent,
         CaseInput,
@@ -305,7 +307,8 @@ class BundleWorkflow:
             view.status, view.delivered_at = BundleStatus.DELIVERED, view.delivered_at or workflow.now()
         else:
             view.status = BundleStatus.CLOSED
-            self._log("closed", None, "本“一件事”的事项均未获受理或许可，已结束", notify=True)
+            why = "申请人已撤回" if view.withdrawn else "事项均未获受理或许可"
+            self._log("closed", None, f"本“一件事”{why}，已结束", notify=True)
 
     @workflow.signal
     def member_report(self, report: MemberReport) -> None:
@@ -328,7 +331,9 @@ class BundleWorkflow:
 
     def _on_member_status(self, member: MemberView, report: MemberReport) -> None:
         status = report.status
-        if status in _FAILURE_LABELS:
+        if status in _FAILURE_LABELS and self._view.withdrawn:
+            member.reason = "申请人已撤回"
+        elif status in _FAILURE_LABELS:
             member.reason = report.reason
             why = f"（{report.reason}）" if report.reason else ""
             self._failures.append(f"“{member.item_name}”{_FAILURE_LABELS[status]}{why}")
@@ -450,12 +455,37 @@ class BundleWorkflow:
     @retry_member.validator
     def _validate_retry(self, req: BundleRetryRequest) -> None:
         self._require({BundleStatus.IN_PROGRESS, BundleStatus.READY, BundleStatus.SUBMITTED}, "重新办理")
+        if self._view.withdrawn:
+            raise refuse(CaseErrorCode.INVALID_STATE, "本“一件事”已撤回，不能重新办理")
         member = self._view.member(req.member_key)
         if member is None:
             raise refuse(CaseErrorCode.UNKNOWN_MEMBER, f"本主题没有该事项：{req.member_key}")
         if not (member.state == MemberState.STARTED and member.case_status in FAILED_CASE):
             raise refuse(CaseErrorCode.INVALID_STATE, "只有不予受理、不予许可或已撤回的事项可以重新办理")
         self._require_listed(req.materials)
+
+    @workflow.update
+    async def withdraw(self, req: BundleWithdrawRequest) -> BundleView:
+        """The applicant withdraws what is still undecided; decided results can still be taken."""
+        view = self._view
+        view.withdrawn = True
+        if view.status == BundleStatus.SUPPLEMENT_REQUESTED:
+            view.status, view.missing_materials = self._resume_status, []
+        for member in view.members:
+            if member.state == MemberState.WAITING:
+                member.state, member.reason = MemberState.BLOCKED, "申请人已撤回"
+        why = f"：{req.reason}" if req.reason else ""
+        self._log("withdrawn", req.actor, f"申请人已撤回本“一件事”中尚未办结的事项{why}", notify=True)
+        targets = self._members_in(set(WITHDRAWABLE))
+        await self._command_all([(m, {"reason": req.reason}) for m in targets], "withdraw", req.actor)
+        return self._view
+
+    @withdraw.validator
+    def _validate_withdraw(self, req: BundleWithdrawRequest) -> None:
+        allowed = {BundleStatus.SUBMITTED, BundleStatus.IN_PROGRESS, BundleStatus.SUPPLEMENT_REQUESTED}
+        self._require(allowed, "撤回")
+        if self._view.withdrawn:
+            raise refuse(CaseErrorCode.INVALID_STATE, "本“一件事”已撤回")
 
     # ---- one rating --------------------------------------------------------------------
 

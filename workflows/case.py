@@ -696,6 +696,8 @@ class CaseWorkflow:
                 self._validate_supply,
                 SupplementRequest(actor=actor, materials=cmd.materials),
             )
+        if cmd.kind == "withdraw":
+            return self.withdraw, self._validate_withdraw, WithdrawRequest(actor=actor, reason=cmd.reason)
         return self.deliver, self._validate_deliver, DeliveryRequest(actor=actor, method=cmd.method)
 
     async def _report_to_bundle(self) -> None:

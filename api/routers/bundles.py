@@ -36,6 +36,7 @@ from api.schemas import (
     BundleSupplyIn,
     BundleTimelineOut,
     RatingIn,
+    WithdrawIn,
 )
 from api.workflow_calls import send_update, start_bundle
 from core import form_fields, themes
@@ -54,6 +55,7 @@ from core.types import (
     BundleSupplementNotice,
     BundleSupplyRequest,
     BundleView,
+    BundleWithdrawRequest,
     DeliveryMethod,
     RatingRequest,
     Role,
@@ -224,6 +226,15 @@ async def rate(bundle_id: BundleId, body: RatingIn, db: Db, client: Temporal, pr
     return await _act(db, client, principal, bundle_id, BundleAction.RATINGS, req)
 
 
+@router.post("/{bundle_id}/withdraw", response_model=BundleOut, dependencies=_gate(BundleAction.WITHDRAW))
+async def withdraw(
+    bundle_id: BundleId, body: WithdrawIn, db: Db, client: Temporal, principal: Caller
+) -> BundleOut:
+    """Withdraw what is still undecided; results already decided can still be collected."""
+    req = BundleWithdrawRequest(actor=principal.actor(), reason=body.reason)
+    return await _act(db, client, principal, bundle_id, BundleAction.WITHDRAW, req)
+
+
 # ---- helpers -----------------------------------------------------------------------------
 
 _UPDATES = {
@@ -233,6 +244,7 @@ _UPDATES = {
     BundleAction.DELIVERY: BundleWorkflow.deliver,
     BundleAction.RETRY: BundleWorkflow.retry_member,
     BundleAction.RATINGS: BundleWorkflow.rate,
+    BundleAction.WITHDRAW: BundleWorkflow.withdraw,
 }
 
 

@@ -453,3 +453,15 @@ async def test_withdrawing_a_bundle_stops_what_is_undecided_and_keeps_decided_re
     notices = await bundle_notices(api, "applicant2", bundle_id)
     assert sum("撤回" in n for n in notices) == 1
     assert not [n for n in notices if "重新提交" in n]
+    # A bad rating of the bundle opens the rectification loop with its lead department.
+    bad = {"level": 2, "channel": "app", "comment": "撤回后等待时间过长"}
+    r = await api.post(f"/bundles/{bundle_id}/ratings", "applicant2", bad)
+    assert r.status_code == 200, r.text
+    loops: list = []
+    for _ in range(200):
+        loops = (await api.get("/rectifications", "applicant2", params={"case_id": bundle_id})).json()
+        if loops:
+            break
+        await asyncio.sleep(0.05)
+    assert [(x["department"], x["status"]) for x in loops] == [("market", "verifying")], loops
+    assert loops[0]["deadline"]

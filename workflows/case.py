@@ -482,7 +482,8 @@ class CaseWorkflow:
         self._set_status(CaseStatus.DELIVERED)
         self._view.delivery_method = req.method
         how = {"window_pickup": "窗口领取", "mail": "邮寄送达", "electronic": "电子证照"}
-        self._log("delivered", req.actor, f"办理结果已送达（{how[req.method]}），欢迎评价", notify=True)
+        invite = "" if self._input.bundle else "，欢迎评价"
+        self._log("delivered", req.actor, f"办理结果已送达（{how[req.method]}）{invite}", notify=True)
         await self._record()
         return self._view
 

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.bundle_records import BundleRecordActivities
 from activities.calendar import CalendarActivities, compute_deadline
 from activities.case_records import CaseRecordActivities
 from activities.ratings import RatingActivities
@@ -21,11 +22,13 @@ from activities.review import ReviewActivities
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
 from core.temporal import connect
+from workflows.bundle import BundleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.case import CaseWorkflow
 from workflows.rectification import RectificationWorkflow
+from workflows.visit import VisitWorkflow
 
-WORKFLOWS = [CaseWorkflow, CalendarChangeWorkflow, RectificationWorkflow]
+WORKFLOWS = [CaseWorkflow, BundleWorkflow, CalendarChangeWorkflow, RectificationWorkflow, VisitWorkflow]
 # The sandbox re-imports a workflow's modules for every run it caches: ~160 KiB per open case
 # (workflows/case.py alone ~100 KiB of code objects). They keep no module-level state, so they are
 # imported once per process instead (BENCHMARKS.md, worker memory). The price: calls made by code
@@ -41,6 +44,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
     review = ReviewActivities(engine, client)
     calendar = CalendarActivities(engine, client)
     ratings = RatingActivities(engine)
+    bundles = BundleRecordActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -53,8 +57,10 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             calendar.signal_calendar_changed,
             records.record_case,
             records.escalate,
+            bundles.record_bundle,
             ratings.record_rating,
             ratings.record_rectification,
+            ratings.record_visit,
             review.department_review,
             review.cancel_open_tasks,
         ],

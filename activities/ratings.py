@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from activities.read_model import add_notifications, forward_upsert
-from core.models import Rating, Rectification
-from core.types import RatingRecord, RectificationRecord
+from core.models import Rating, Rectification, Visit, VisitRating
+from core.types import (
+    BAD_RATING_MAX,
+    Notification,
+    RatingRecord,
+    RectificationRecord,
+    VisitRecord,
+    VisitStatus,
+)
 
 
 class RatingActivities:
@@ -20,6 +28,30 @@ class RatingActivities:
         row = {**rating.model_dump(exclude={"at"}), "created_at": rating.at}
         async with self._engine.begin() as conn:
             await conn.execute(insert(Rating).values(**row).on_conflict_do_nothing())
+
+    @activity.defn
+    async def record_visit(self, record: VisitRecord) -> None:
+        """A visit's rating (once: the primary key) and its new status (only out of `open`)."""
+        view = record.view
+        async with self._engine.begin() as conn:
+            rating = record.rating
+            if rating is not None:
+                row = {**rating.model_dump(exclude={"at"}), "created_at": rating.at}
+                await conn.execute(insert(VisitRating).values(**row).on_conflict_do_nothing())
+                if rating.rater is not None and rating.level <= BAD_RATING_MAX:
+                    note = Notification(
+                        notification_id=f"{view.visit_id}:rated:{rating.rater}",
+                        case_id=view.visit_id,
+                        recipient=rating.rater,
+                        message=f"您对本次办事（{view.visit_id}）的评价已转责任部门核实整改（7日内办结）",
+                        at=rating.at,
+                    )
+                    await add_notifications(conn, [note])
+            await conn.execute(
+                update(Visit)
+                .where(Visit.visit_id == view.visit_id, Visit.status == VisitStatus.OPEN.value)
+                .values(status=view.status.value, view=view.model_dump(mode="json"))
+            )
 
     @activity.defn
     async def record_rectification(self, record: RectificationRecord) -> None:

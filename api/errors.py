@@ -34,6 +34,7 @@ CASE_ERROR_STATUS: dict[str, int] = {
     CaseErrorCode.WRONG_DEPARTMENT: 403,
     CaseErrorCode.UNLISTED_MATERIAL: 422,
     CaseErrorCode.MISSING_MATERIALS: 422,
+    CaseErrorCode.UNKNOWN_MEMBER: 404,
 }
 
 _HTTP_MESSAGES = {

@@ -18,14 +18,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import ApiError, forbidden
 from api.routers.items import load_item
-from api.schemas import CaseCreate, ItemOut
+from api.schemas import BundleCreate, CaseCreate, ItemOut
 from core.calendar import BEIJING
 from core.models import CASE_NUMBER_SEQUENCE, Account, Submission
 from core.security import Principal
 from core.types import DISTRICTS, ItemSnapshot, Role, SubmissionChannel
 
 
-def request_hash(body: CaseCreate) -> str:
+def request_hash(body: CaseCreate | BundleCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -36,19 +36,23 @@ async def validated_item(db: AsyncSession, body: CaseCreate) -> ItemOut:
         raise ApiError(422, "unknown_item", f"事项目录中没有该事项：{body.item_code}")
     if body.district not in DISTRICTS:
         raise ApiError(422, "unknown_district", f"未知的办理区域：{body.district}")
-    listed = {m.code for m in item.materials}
-    unlisted = sorted(set(body.materials) - listed)
+    refuse_unlisted(body.materials, {m.code for m in item.materials}, "本事项办事指南所列范围")
+    return item
+
+
+def refuse_unlisted(materials: list[str], listed: set[str], scope: str) -> None:
+    """Only materials the guide (or the theme's merged list) names may be handed in."""
+    unlisted = sorted(set(materials) - listed)
     if unlisted:
         raise ApiError(
             422,
             "unlisted_material",
-            f"材料不在本事项办事指南所列范围内：{'、'.join(unlisted)}",
+            f"材料不在{scope}内：{'、'.join(unlisted)}",
             {"unlisted": unlisted, "listed": sorted(listed)},
         )
-    return item
 
 
-async def applicant_of(db: AsyncSession, principal: Principal, body: CaseCreate) -> str | None:
+async def applicant_of(db: AsyncSession, principal: Principal, body: CaseCreate | BundleCreate) -> str | None:
     """The account that owns the case: the applicant themself, or whom a clerk names."""
     if principal.role == Role.APPLICANT:
         if body.applicant_username not in (None, principal.username):
@@ -66,25 +70,32 @@ async def applicant_of(db: AsyncSession, principal: Principal, body: CaseCreate)
     return account.username
 
 
-def default_channel(principal: Principal, body: CaseCreate) -> SubmissionChannel:
+def default_channel(principal: Principal, body: CaseCreate | BundleCreate) -> SubmissionChannel:
     if body.channel is not None:
         return body.channel
     return SubmissionChannel.ONLINE if principal.role == Role.APPLICANT else SubmissionChannel.WINDOW
 
 
-async def _new_case_id(db: AsyncSession) -> str:
+async def _new_case_id(db: AsyncSession, prefix: str) -> str:
     seq = await db.scalar(text(f"SELECT nextval('{CASE_NUMBER_SEQUENCE}')"))
-    return f"BJ{datetime.now(BEIJING):%Y%m%d}{seq:06d}"
+    return f"{prefix}{datetime.now(BEIJING):%Y%m%d}{seq:06d}"
 
 
-async def record_submission(db: AsyncSession, principal: Principal, body: CaseCreate, key: str | None) -> str:
-    """Insert the submission once; return its case id (the existing one for a retry)."""
+async def record_submission(
+    db: AsyncSession,
+    principal: Principal,
+    body: CaseCreate | BundleCreate,
+    key: str | None,
+    prefix: str = "BJ",
+) -> str:
+    """Insert the submission once; return its id (the existing one for a retry). Cases are
+    numbered BJ…, bundles BD… (one sequence, so a key reused across the two is caught)."""
     digest = request_hash(body)
     if key is not None:
         existing = await _by_key(db, principal.username, key)
         if existing is not None:
             return _same_request(existing, digest)
-    case_id = await _new_case_id(db)
+    case_id = await _new_case_id(db, prefix)
     row = insert(Submission).values(
         case_id=case_id,
         idempotency_key=key,

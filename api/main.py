@@ -15,6 +15,7 @@ from api.routers import (
 )
 from api.routers import (
     auth,
+    bundles,
     calendar,
     cases,
     catalogue,
@@ -27,6 +28,8 @@ from api.routers import (
     rectifications,
     supervision,
     tasks,
+    themes,
+    visits,
 )
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
@@ -67,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(guides.router)
     app.include_router(codec.router)
     routers = (auth, items, catalogue, cases, tasks, notifications, calendar, supervision)
-    for module in (*routers, rectifications, complaints, audit_router):
+    for module in (*routers, themes, bundles, rectifications, complaints, visits, audit_router):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

@@ -1,4 +1,5 @@
-"""Who may see and act on a case: roles, ownership, department scope and district scope."""
+"""Who may see and act on a case or a bundle: roles, ownership, department scope, district
+scope, and for a bundle its one contact clerk (找一人)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, false, true
 
 from api.errors import ApiError, forbidden
-from core.models import Case
+from core.models import Bundle, Case
 from core.security import Principal
 from core.types import DEPARTMENT_ROLES, Role
 
@@ -71,3 +72,59 @@ def ensure_can_act(principal: Principal, case: Case, action: CaseAction) -> None
             raise ApiError(403, "wrong_department", "非本事项责任部门，无权签批")
         return
     ensure_can_view(principal, case)
+
+
+class BundleAction(StrEnum):
+    ACCEPTANCE = "acceptance"
+    SUPPLEMENT_REQUEST = "supplement_request"
+    SUPPLEMENTS = "supplements"
+    DELIVERY = "delivery"
+    RETRY = "retry"
+    RATINGS = "ratings"
+    WITHDRAW = "withdraw"
+
+
+BUNDLE_ACTION_ROLES: dict[BundleAction, frozenset[Role]] = {
+    BundleAction.ACCEPTANCE: frozenset({Role.CLERK}),
+    BundleAction.SUPPLEMENT_REQUEST: frozenset({Role.CLERK}),
+    BundleAction.SUPPLEMENTS: frozenset({Role.APPLICANT, Role.CLERK}),
+    BundleAction.DELIVERY: frozenset({Role.CLERK}),
+    BundleAction.RETRY: frozenset({Role.CLERK}),
+    BundleAction.RATINGS: frozenset({Role.APPLICANT, Role.CLERK}),
+    BundleAction.WITHDRAW: frozenset({Role.APPLICANT, Role.CLERK}),
+}
+
+
+def bundle_scope(principal: Principal) -> ColumnElement[bool]:
+    """The SQL condition selecting the bundles this caller may list."""
+    role = principal.role
+    if role == Role.APPLICANT:
+        return Bundle.applicant_username == principal.username
+    if role in DEPARTMENT_ROLES:
+        return Bundle.departments.contains([principal.department]) if principal.department else false()
+    if role == Role.CLERK and principal.district:
+        return Bundle.district == principal.district
+    if role in (Role.CLERK, Role.SUPERVISOR, Role.OPERATOR):
+        return true()
+    return false()
+
+
+def ensure_can_view_bundle(principal: Principal, bundle: Bundle) -> None:
+    role = principal.role
+    allowed = (
+        (role == Role.APPLICANT and bundle.applicant_username == principal.username)
+        or (role in DEPARTMENT_ROLES and principal.department in bundle.departments)
+        or (role == Role.CLERK and principal.district in (None, bundle.district))
+        or role in (Role.SUPERVISOR, Role.OPERATOR)
+    )
+    if not allowed:
+        raise forbidden("无权查看该“一件事”", "bundle_forbidden")
+
+
+def ensure_can_act_on_bundle(principal: Principal, bundle: Bundle, action: BundleAction) -> None:
+    """Clerks act on a bundle only as its contact clerk; applicants only on their own."""
+    if principal.role not in BUNDLE_ACTION_ROLES[action]:
+        raise forbidden("当前角色无权执行此操作", "role_not_allowed")
+    if principal.role == Role.CLERK and principal.username != bundle.contact_clerk:
+        raise forbidden("仅本“一件事”的专属联系人可以办理此操作", "not_contact_clerk")
+    ensure_can_view_bundle(principal, bundle)

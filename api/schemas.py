@@ -8,8 +8,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.types import (
+    BUNDLE_STATUS_LABELS,
     STATUS_LABELS,
     AcceptanceDecision,
+    BundleStatus,
+    BundleView,
     CaseStatus,
     CaseView,
     DeliveryMethod,
@@ -26,6 +29,7 @@ from core.types import (
     SubmissionChannel,
     TaskOutcome,
     TaskStatus,
+    ThemeMember,
 )
 
 
@@ -70,6 +74,8 @@ class ItemOut(BaseModel):
     signature_mode: SignatureMode
     legal_time_limit_days: int
     promised_time_limit_days: int
+    form_fields: list[str] = Field(default_factory=list)
+    result_name: str = ""
 
 
 class GuideElementOut(BaseModel):
@@ -209,6 +215,27 @@ class RatingIn(Strict):
     channel: RatingChannel
     comment: str = Field(default="", max_length=2000)
     anonymous: bool = False
+
+
+class VisitCreate(Strict):
+    """A clerk opens a visit (一次办事) at their window, listing the cases handled in it."""
+
+    case_ids: list[str] = Field(min_length=1, max_length=20)
+    district: str | None = Field(default=None, max_length=32)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> VisitCreate:
+        if len(set(self.case_ids)) != len(self.case_ids):
+            raise ValueError("办件号重复 (case_ids must be distinct)")
+        return self
+
+
+class VisitRatingIn(Strict):
+    level: int = Field(ge=1, le=5)
+    channel: RatingChannel
+    comment: str = Field(default="", max_length=2000)
+    # Real-name unless the rater asks otherwise; a rating relayed by the window device is anonymous.
+    anonymous: bool | None = None
 
 
 class WithdrawIn(Strict):
@@ -410,3 +437,80 @@ class AuditOut(BaseModel):
     path: str
     status: int
     client: str | None
+
+
+# ---- themes and bundles (办好一件事) ---------------------------------------------------------
+
+
+class ThemeOut(BaseModel):
+    code: str
+    name: str
+    description: str
+    lead_department: str
+    members: list[ThemeMember]
+
+
+class BundleCreate(Strict):
+    theme_code: str = Field(min_length=1, max_length=64)
+    form: dict[str, str] = Field(default_factory=dict, max_length=50)
+    materials: list[str] = Field(default_factory=list, max_length=100)
+    channel: SubmissionChannel | None = None
+    district: str = Field(min_length=1, max_length=32)
+    applicant: ApplicantData | None = None
+    applicant_username: str | None = Field(default=None, max_length=64)
+
+
+class BundleSupplementNoticeIn(Strict):
+    missing_materials: list[str] = Field(min_length=1, max_length=100)
+    reason: str = Field(default="", max_length=1000)
+
+
+class BundleSupplyIn(Strict):
+    materials: list[str] = Field(min_length=1, max_length=100)
+
+
+class BundleDeliveryIn(Strict):
+    method: DeliveryMethod
+    # 办一次 by default: everything at once; True hands over what is finished now.
+    partial: bool = False
+    address: str | None = Field(default=None, max_length=500)
+
+
+class BundleRetryIn(Strict):
+    materials: list[str] = Field(default_factory=list, max_length=100)
+    form: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
+class BundleTimelineOut(TimelineOut):
+    case_id: str
+
+
+class BundleOut(BundleView):
+    status_label: str = ""
+    timeline: list[BundleTimelineOut] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, view: BundleView, timeline: list[BundleTimelineOut] | None = None) -> BundleOut:
+        return cls(
+            **view.model_dump(), status_label=BUNDLE_STATUS_LABELS[view.status], timeline=timeline or []
+        )
+
+
+class BundleSummary(BaseModel):
+    bundle_id: str
+    theme_code: str
+    status: BundleStatus
+    status_label: str
+    applicant_username: str | None
+    contact_clerk: str
+    district: str
+    departments: list[str]
+    submitted_at: Instant
+    deadline: Instant | None
+
+
+class BundlePage(BaseModel):
+    items: list[BundleSummary]
+    total: int
+    limit: int
+    offset: int

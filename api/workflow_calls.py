@@ -1,4 +1,4 @@
-"""Calls from the API into case workflows, with refusals mapped to HTTP errors."""
+"""Calls from the API into case and bundle workflows, with refusals mapped to HTTP errors."""
 
 from __future__ import annotations
 
@@ -21,15 +21,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import CASE_ERROR_STATUS, ApiError
 from core import search_attributes as sa
-from core.temporal import case_workflow_id
-from core.types import DISTRICTS, CaseInput, CaseView
+from core.temporal import bundle_workflow_id, case_workflow_id
+from core.types import DISTRICTS, BundleInput, BundleView, CaseInput, CaseView
+from workflows.bundle import BundleWorkflow
 from workflows.case import CaseWorkflow
-
-
-def _summary(inp: CaseInput) -> str:
-    # Shown in the Temporal UI; must never carry personal data.
-    district = DISTRICTS.get(inp.district, inp.district)
-    return f"{inp.item.name}｜{district}｜办件号 {inp.case_id}"
 
 
 async def start_case(client: Client, task_queue: str, inp: CaseInput) -> CaseView | None:
@@ -41,27 +36,44 @@ async def start_case(client: Client, task_queue: str, inp: CaseInput) -> CaseVie
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.CASE_STATUS, "submitted"),
-                SearchAttributePair(sa.ITEM_CODE, inp.item.code),
-                SearchAttributePair(sa.DEPARTMENT, inp.item.lead_department),
-                SearchAttributePair(sa.DISTRICT, inp.district),
-                SearchAttributePair(sa.OVERDUE, False),
-            ]
-        ),
-        static_summary=_summary(inp),
+        search_attributes=sa.case_attributes(inp),
+        static_summary=sa.case_summary(inp),
         static_details=f"事项编码 {inp.item.code}（第 {inp.item.version} 版）；渠道 {inp.channel}",
     )
+    return await _start_registered(client, CaseWorkflow.registered, operation)
+
+
+async def start_bundle(client: Client, task_queue: str, inp: BundleInput) -> BundleView | None:
+    """Start the bundle's workflow (or join the running one); None if it has already ended."""
+    district = DISTRICTS.get(inp.district, inp.district)
+    operation = WithStartWorkflowOperation(
+        BundleWorkflow.run,
+        inp,
+        id=bundle_workflow_id(inp.bundle_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.BUNDLE_ID, inp.bundle_id),
+                SearchAttributePair(sa.DEPARTMENT, inp.theme.lead_department),
+                SearchAttributePair(sa.DISTRICT, inp.district),
+            ]
+        ),
+        static_summary=f"{inp.theme.name}｜{district}｜一件事 {inp.bundle_id}",
+        static_details="成员事项：" + "、".join(m.item.name for m in inp.theme.members),
+    )
+    return await _start_registered(client, BundleWorkflow.registered, operation)
+
+
+async def _start_registered(client: Client, registered: Any, operation: WithStartWorkflowOperation) -> Any:
     try:
-        return await client.execute_update_with_start_workflow(
-            CaseWorkflow.registered, start_workflow_operation=operation
-        )
+        return await client.execute_update_with_start_workflow(registered, start_workflow_operation=operation)
     except WorkflowAlreadyStartedError:
         return None
     except RPCError as exc:
         raise _unavailable(exc) from exc
-    except RPCTimeoutOrCancelledError as exc:  # the case is recorded: a retry with the key finds it
+    except RPCTimeoutOrCancelledError as exc:  # the submission is recorded: a retry with the key finds it
         raise _timed_out() from exc
 
 

@@ -19,6 +19,8 @@ class Settings:
     jwt_secret: str = DEV_JWT_SECRET
     token_ttl_minutes: int = 480
     rating_window_days: int = 7
+    # A bundle continues as new past this many history events (tests set it low).
+    bundle_history_limit: int = 10_000
     environment: str = "dev"
     payload_keys: str = DEV_PAYLOAD_KEYS
     payload_key_id: str = ""
@@ -36,6 +38,7 @@ class Settings:
             jwt_secret=env.get("JWT_SECRET", DEV_JWT_SECRET),
             token_ttl_minutes=int(env.get("TOKEN_TTL_MINUTES", cls.token_ttl_minutes)),
             rating_window_days=int(env.get("RATING_WINDOW_DAYS", cls.rating_window_days)),
+            bundle_history_limit=int(env.get("BUNDLE_HISTORY_LIMIT", cls.bundle_history_limit)),
             environment=env.get("APP_ENV", cls.environment),
             payload_keys=env.get("PAYLOAD_KEYS", DEV_PAYLOAD_KEYS),
             payload_key_id=env.get("PAYLOAD_KEY_ID", ""),

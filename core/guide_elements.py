@@ -62,5 +62,7 @@ LOCAL_KEYS: tuple[str, ...] = tuple(e.key for e in ELEMENTS if e.scope == Elemen
 
 # Engine settings carried by a guide version besides its 26 elements.
 SETTINGS_FIELDS: dict[str, str] = {"signature_mode": "签批方式", "departments": "审查部门"}
+# Settings a guide may leave unset (an item outside any theme needs no structured form).
+OPTIONAL_SETTINGS: dict[str, str] = {"form_fields": "申请表字段"}
 
 assert len(ELEMENTS) == 26 and len(BY_KEY) == 26

@@ -12,7 +12,8 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.guide_elements import BY_KEY, ELEMENTS, LOCAL_KEYS, SETTINGS_FIELDS, ElementScope
+from core.form_fields import FORM_FIELDS
+from core.guide_elements import BY_KEY, ELEMENTS, LOCAL_KEYS, OPTIONAL_SETTINGS, SETTINGS_FIELDS, ElementScope
 from core.models import DistrictGuide, GuideVersion
 from core.types import (
     DepartmentRef,
@@ -38,7 +39,7 @@ def content_hash(content: GuideContent) -> str:
 def _label(key: str) -> str:
     if key in BY_KEY:
         return BY_KEY[key].label
-    return SETTINGS_FIELDS.get(key, key)
+    return SETTINGS_FIELDS.get(key) or OPTIONAL_SETTINGS.get(key, key)
 
 
 def element_value(code: str, content: GuideContent, key: str) -> Any:
@@ -121,6 +122,9 @@ def validate(code: str, content: GuideContent, departments: dict[str, str]) -> l
             )
     if len(set(reviewing)) != len(reviewing):
         problem("departments", "duplicate_department", "审查部门重复")
+    for key in content.form_fields or []:
+        if key not in FORM_FIELDS:
+            problem("form_fields", "unknown_form_field", f"申请表字段不在全市标准字段中：{key}")
     return problems
 
 
@@ -131,7 +135,7 @@ def diff(code: str, before: GuideContent, after: GuideContent) -> list[dict[str,
         a, b = element_value(code, before, e.key), element_value(code, after, e.key)
         if a != b:
             changes.append({"element": e.key, "label": e.label, "before": a, "after": b})
-    for key, label in SETTINGS_FIELDS.items():
+    for key, label in {**SETTINGS_FIELDS, **OPTIONAL_SETTINGS}.items():
         a, b = getattr(before, key), getattr(after, key)
         if a != b:
             changes.append({"element": key, "label": label, "before": a, "after": b})
@@ -146,11 +150,14 @@ def snapshot(code: str, version: int, content: GuideContent, names: dict[str, st
         version=version,
         departments=[DepartmentRef(code=d, name=names.get(d, d)) for d in content.departments or []],
         materials=[
-            MaterialRef(code=m.code, name=m.name, required=m.required) for m in content.materials or []
+            MaterialRef(code=m.code, name=m.name, required=m.required, shared_code=m.shared_code)
+            for m in content.materials or []
         ],
         signature_mode=content.signature_mode,
         legal_time_limit_days=content.legal_time_limit_days,
         promised_time_limit_days=content.promised_time_limit_days,
+        form_fields=content.form_fields or [],
+        result_name=content.result_name or "",
     )
 
 

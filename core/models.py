@@ -268,6 +268,51 @@ class Complaint(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_tz(nullable=False))
 
 
+class Visit(SQLModel, table=True):
+    """一次办事: one applicant's trip to a service window and the cases handled in it, opened by
+    the window's clerk; `(opened_by, idempotency_key)` makes a retried POST find the same visit.
+    `view` is the VisitView the visit's workflow last recorded."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        UniqueConstraint("opened_by", "idempotency_key"),
+        Index("ix_visits_applicant", "applicant_username"),
+        Index("ix_visits_case_ids", "case_ids", postgresql_using="gin"),
+    )
+    visit_id: str = Field(primary_key=True, max_length=32)
+    idempotency_key: str | None = Field(default=None, max_length=128)
+    opened_by: str = Field(max_length=64)
+    request_hash: str = Field(max_length=64)
+    district: str = Field(max_length=32)
+    applicant_username: str | None = Field(default=None, max_length=64)
+    case_ids: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    status: str = Field(max_length=16)
+    view: dict = Field(sa_column=Column(JSONB, nullable=False))
+    opened_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
+class VisitRating(SQLModel, table=True):
+    """好差评 一次一评: the one rating of a visit; the primary key refuses a second one."""
+
+    __tablename__ = "visit_ratings"
+    __table_args__ = (
+        Index("ix_visit_ratings_created_at", "created_at"),
+        Index("ix_visit_ratings_departments", "departments", postgresql_using="gin"),
+        Index("ix_visit_ratings_item_codes", "item_codes", postgresql_using="gin"),
+    )
+    visit_id: str = Field(primary_key=True, max_length=32, foreign_key="visits.visit_id")
+    level: int
+    channel: str = Field(max_length=16)
+    rater: str | None = Field(default=None, max_length=64)
+    clerk: str = Field(max_length=64)
+    district: str = Field(max_length=32)
+    departments: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    item_codes: list[str] = Field(sa_column=Column(ARRAY(String(64)), nullable=False))
+    case_ids: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    comment: str = ""
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+
+
 class AuditEntry(SQLModel, table=True):
     """审计日志: every state-changing request, append-only (a trigger refuses changes)."""
 
@@ -285,3 +330,40 @@ class AuditEntry(SQLModel, table=True):
 
 # Created by the migrations; case numbers are drawn from it.
 CASE_NUMBER_SEQUENCE = "case_number_seq"
+
+
+class Theme(SQLModel, table=True):
+    """主题服务: a themed bundle of items as an operator defined it (validated on write)."""
+
+    __tablename__ = "themes"
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100)
+    definition: dict = Field(sa_column=Column(JSONB, nullable=False))
+    updated_at: datetime = Field(sa_column=_tz(nullable=False))
+    updated_by: str = Field(max_length=64)
+
+
+class Bundle(SQLModel, table=True):
+    """办好一件事: the read-model row of a bundle, written only by its workflow's activities.
+    Its timeline and notifications share the case tables, keyed by the bundle id."""
+
+    __tablename__ = "bundles"
+    __table_args__ = (
+        Index("ix_bundles_applicant", "applicant_username"),
+        Index("ix_bundles_contact_clerk", "contact_clerk", "status"),
+        Index("ix_bundles_departments", "departments", postgresql_using="gin"),
+        Index("ix_bundles_submitted_at", "submitted_at"),
+    )
+    bundle_id: str = Field(primary_key=True, max_length=32)
+    theme_code: str = Field(max_length=64)
+    status: str = Field(max_length=32)
+    applicant_username: str | None = Field(default=None, max_length=64)
+    contact_clerk: str = Field(max_length=64)
+    district: str = Field(max_length=32)
+    departments: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    case_ids: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
+    submitted_at: datetime = Field(sa_column=_tz(nullable=False))
+    deadline: datetime | None = Field(default=None, sa_column=_tz())
+    view: dict = Field(sa_column=Column(JSONB, nullable=False))
+    last_seq: int = 0
+    updated_at: datetime = Field(sa_column=_tz(nullable=False))

@@ -1,11 +1,14 @@
-"""Typed search attributes of case workflows, declared once.
+"""Typed search attributes of case and bundle workflows, declared once, and what operators
+see of a case in the Temporal UI (never personal data).
 
 The dev server registers them from `DEV_SERVER_FLAGS`; tests register them from `ALL`.
 """
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from core.types import DISTRICTS, CaseInput
 
 CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
 ITEM_CODE = SearchAttributeKey.for_keyword("ItemCode")
@@ -14,6 +17,8 @@ DISTRICT = SearchAttributeKey.for_keyword("District")
 ACCEPTANCE_DEADLINE = SearchAttributeKey.for_datetime("AcceptanceDeadline")
 COMPLETION_DEADLINE = SearchAttributeKey.for_datetime("CompletionDeadline")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
+# The bundle a member case belongs to (and a bundle's own id): `BundleId="BD…"` lists them all.
+BUNDLE_ID = SearchAttributeKey.for_keyword("BundleId")
 
 ALL = [
     CASE_STATUS,
@@ -23,6 +28,7 @@ ALL = [
     ACCEPTANCE_DEADLINE,
     COMPLETION_DEADLINE,
     OVERDUE,
+    BUNDLE_ID,
 ]
 
 _CLI_TYPES = {
@@ -42,3 +48,21 @@ def dev_server_flags() -> list[str]:
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}={_CLI_TYPES[key.indexed_value_type.name]}"]
     return flags
+
+
+def case_attributes(inp: CaseInput) -> TypedSearchAttributes:
+    pairs = [
+        SearchAttributePair(CASE_STATUS, "submitted"),
+        SearchAttributePair(ITEM_CODE, inp.item.code),
+        SearchAttributePair(DEPARTMENT, inp.item.lead_department),
+        SearchAttributePair(DISTRICT, inp.district),
+        SearchAttributePair(OVERDUE, False),
+    ]
+    if inp.bundle is not None:
+        pairs.append(SearchAttributePair(BUNDLE_ID, inp.bundle.bundle_id))
+    return TypedSearchAttributes(pairs)
+
+
+def case_summary(inp: CaseInput) -> str:
+    district = DISTRICTS.get(inp.district, inp.district)
+    return f"{inp.item.name}｜{district}｜办件号 {inp.case_id}"

@@ -8,10 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core import guides
-from core.models import Account, Department, GuideVersion, ServiceItem
+from core import guides, themes
+from core.models import Account, Department, GuideVersion, ServiceItem, Theme
 from core.security import hash_password
-from core.types import GuideContent, GuideStatus, ItemSnapshot
+from core.themes import THEMES
+from core.types import GuideContent, GuideStatus, ItemSnapshot, ThemeDefinition
 
 DEMO_PASSWORD = "demo"
 
@@ -50,8 +51,10 @@ def _m(
     copies: int = 1,
     deferrable: bool = False,
     note: str = "",
+    shared: str | None = None,
 ) -> dict:
     return {
+        "shared_code": shared,
         "code": code,
         "name": name,
         "form": form,
@@ -124,13 +127,27 @@ ITEMS: list[dict] = [
         result_name="个体工商户营业执照",
         materials=[
             _m("M01", "个体工商户登记（备案）申请书", form="电子"),
-            _m("M02", "经营者身份证明", form="复印件"),
-            _m("M03", "经营场所使用证明", form="复印件", deferrable=True, note="租赁合同或产权证明"),
+            _m("M02", "经营者身份证明", form="复印件", shared="LEGAL_REP_ID"),
+            _m(
+                "M03",
+                "经营场所使用证明",
+                form="复印件",
+                deferrable=True,
+                note="租赁合同或产权证明",
+                shared="PREMISES_PROOF",
+            ),
             _m("M04", "委托代理人身份证明及委托书", required=False),
         ],
         review_criteria=["申请材料齐全、符合法定形式", "名称不与同行政区划内已登记名称相同"],
         signature_mode="sign_once",
         departments=["market"],
+        form_fields=[
+            "operator_name",
+            "business_name",
+            "business_address",
+            "business_scope",
+            "employee_count",
+        ],
     ),
     _guide(
         "market-002",
@@ -149,14 +166,15 @@ ITEMS: list[dict] = [
         result_name="食品经营许可证",
         materials=[
             _m("F01", "食品经营许可申请书", form="电子"),
-            _m("F02", "营业执照复印件", form="复印件"),
+            _m("F02", "营业执照复印件", form="复印件", shared="BUSINESS_LICENCE"),
             _m("F03", "与食品经营相适应的主要设备设施布局、操作流程等文件", deferrable=True),
             _m("F04", "食品安全自查、从业人员健康管理等食品安全管理制度", deferrable=True),
-            _m("F05", "法定代表人（负责人）身份证明", form="复印件"),
+            _m("F05", "法定代表人（负责人）身份证明", form="复印件", shared="LEGAL_REP_ID"),
         ],
         review_criteria=["经营场所布局合理，与有毒有害场所保持规定距离", "设备设施与经营项目相适应"],
         signature_mode="sign_twice",
         departments=["market"],
+        form_fields=["credit_code", "business_name", "business_address", "food_categories", "venue_area"],
     ),
     _guide(
         "health-001",
@@ -171,13 +189,14 @@ ITEMS: list[dict] = [
         result_name="公共场所卫生许可证",
         materials=[
             _m("H01", "公共场所卫生许可申请表", form="电子"),
-            _m("H02", "法定代表人或负责人身份证明", form="复印件"),
+            _m("H02", "法定代表人或负责人身份证明", form="复印件", shared="LEGAL_REP_ID"),
             _m("H03", "公共场所地址方位示意图、平面图和卫生设施平面布局图"),
             _m("H04", "公共场所卫生检测或评价报告", deferrable=True),
         ],
         review_criteria=["卫生设施设置符合卫生标准", "检测或评价报告结论为合格"],
         signature_mode="sign_twice",
         departments=["health"],
+        form_fields=["credit_code", "business_name", "business_address", "venue_area"],
     ),
     _guide(
         "health-002",
@@ -237,13 +256,14 @@ ITEMS: list[dict] = [
         promised_time_limit_days=1,
         result_name="税务登记信息确认结果（含税费种认定）",
         materials=[
-            _m("T01", "营业执照", form="电子"),
-            _m("T02", "法定代表人身份证件", form="复印件"),
+            _m("T01", "营业执照", form="电子", shared="BUSINESS_LICENCE"),
+            _m("T02", "法定代表人身份证件", form="复印件", shared="LEGAL_REP_ID"),
             _m("T03", "银行开户信息", required=False, form="电子"),
         ],
         review_criteria=["登记信息与市场监管部门共享信息一致"],
         signature_mode="sign_once",
         departments=["tax"],
+        form_fields=["credit_code", "business_name", "operator_name", "bank_name"],
     ),
     _guide(
         "hrss-001",
@@ -256,10 +276,14 @@ ITEMS: list[dict] = [
         legal_time_limit_days=15,
         promised_time_limit_days=3,
         result_name="社会保险登记证明",
-        materials=[_m("S01", "社会保险登记表", form="电子"), _m("S02", "营业执照", form="复印件")],
+        materials=[
+            _m("S01", "社会保险登记表", form="电子"),
+            _m("S02", "营业执照", form="复印件", shared="BUSINESS_LICENCE"),
+        ],
         review_criteria=["单位信息与登记机关共享信息一致"],
         signature_mode="sign_once",
         departments=["hrss"],
+        form_fields=["credit_code", "business_name", "employee_count"],
     ),
     _guide(
         "culture-001",
@@ -278,13 +302,39 @@ ITEMS: list[dict] = [
         result_name="娱乐经营许可证",
         materials=[
             _m("C01", "娱乐场所经营活动申请书", form="电子"),
-            _m("C02", "投资人、法定代表人、主要负责人的有效身份证件", form="复印件"),
+            _m("C02", "投资人、法定代表人、主要负责人的有效身份证件", form="复印件", shared="LEGAL_REP_ID"),
             _m("C03", "娱乐场所消防安全检查合格证明"),
             _m("C04", "营业场所平面图", required=False),
         ],
         review_criteria=["场所面积、设施符合娱乐场所标准", "公安机关治安审查合格"],
         signature_mode="sign_twice",
         departments=["culture", "police"],
+        form_fields=["credit_code", "business_name", "business_address", "venue_area", "venue_capacity"],
+    ),
+    _guide(
+        "police-002",
+        name="印章刻制备案",
+        item_type="其他行政权力",
+        legal_basis=[
+            "《印铸刻字业暨旅馆业治安管理办法》",
+            "《国务院关于第六批取消和调整行政审批项目的决定》",
+        ],
+        implementing_body="北京市公安局各公安分局治安管理部门",
+        acceptance_conditions=["已依法取得营业执照的市场主体", "委托经公安机关备案的印章刻制企业刻制"],
+        served_parties=["企业法人", "个体工商户"],
+        legal_time_limit_days=3,
+        promised_time_limit_days=1,
+        result_name="印章刻制备案回执",
+        fee_basis="公安机关备案不收费；印章刻制费用由刻制企业按市场价收取",
+        materials=[
+            _m("K01", "印章刻制申请表", form="电子"),
+            _m("K02", "营业执照", form="复印件", shared="BUSINESS_LICENCE"),
+            _m("K03", "法定代表人（经营者）身份证明", form="复印件", shared="LEGAL_REP_ID"),
+        ],
+        review_criteria=["申请主体已取得营业执照", "印章种类与名称符合规定"],
+        signature_mode="sign_once",
+        departments=["police"],
+        form_fields=["credit_code", "business_name", "operator_name", "seal_types"],
     ),
     _guide(
         "police-001",
@@ -343,14 +393,15 @@ ITEMS: list[dict] = [
         result_name="人力资源服务许可证",
         materials=[
             _m("R01", "人力资源服务许可申请书", form="电子"),
-            _m("R02", "营业执照", form="复印件"),
-            _m("R03", "经营场所使用证明", form="复印件", deferrable=True),
+            _m("R02", "营业执照", form="复印件", shared="BUSINESS_LICENCE"),
+            _m("R03", "经营场所使用证明", form="复印件", deferrable=True, shared="PREMISES_PROOF"),
             _m("R04", "专职工作人员名单及相关证明", copies=1),
             _m("R05", "服务管理制度文本"),
         ],
         review_criteria=["场所、人员、制度符合法定条件"],
         signature_mode="sign_twice",
         departments=["hrss"],
+        form_fields=["credit_code", "business_name", "business_address", "hr_services"],
     ),
     _guide(
         "hpf-002",
@@ -365,12 +416,13 @@ ITEMS: list[dict] = [
         result_name="住房公积金单位登记信息表",
         materials=[
             _m("U01", "住房公积金单位登记表", form="电子"),
-            _m("U02", "营业执照或登记证书", form="复印件"),
+            _m("U02", "营业执照或登记证书", form="复印件", shared="BUSINESS_LICENCE"),
             _m("U03", "经办人授权委托书", deferrable=True),
         ],
         review_criteria=["单位信息与登记机关共享信息一致"],
         signature_mode="sign_once",
         departments=["hpf"],
+        form_fields=["credit_code", "business_name", "employee_count", "deposit_ratio"],
     ),
     _guide(
         "culture-002",
@@ -405,6 +457,7 @@ def demo_accounts() -> list[dict]:
         {"username": "applicant1", "role": "applicant", "display_name": "张三"},
         {"username": "applicant2", "role": "applicant", "display_name": "李四"},
         {"username": "clerk1", "role": "clerk", "display_name": "综窗王五", "district": "chaoyang"},
+        {"username": "clerk2", "role": "clerk", "display_name": "综窗周八", "district": "haidian"},
         {"username": "supervisor1", "role": "supervisor", "display_name": "督办赵六"},
         {"username": "operator1", "role": "operator", "display_name": "运维孙七"},
     ]
@@ -432,6 +485,7 @@ async def seed(engine: AsyncEngine) -> None:
         names = dict(DEPARTMENTS)
         for item in ITEMS:
             await _seed_guide(conn, item["code"], GuideContent.model_validate(item["content"]), names)
+        await _seed_themes(conn)
         existing = set((await conn.execute(select(Account.username))).scalars())
         for account in demo_accounts():
             if account["username"] in existing:
@@ -475,6 +529,22 @@ async def _seed_guide(conn: AsyncConnection, code: str, content: GuideContent, n
             updated_at=now,
         )
     )
+
+
+async def _seed_themes(conn: AsyncConnection) -> None:
+    """Define the seeded themes; a theme an operator has since redefined is left alone."""
+    items = {i["code"]: seed_snapshot(i["code"]) for i in ITEMS}
+    now = datetime.now(UTC)
+    for code, raw in THEMES.items():
+        theme = ThemeDefinition.model_validate(raw)
+        problems = themes.validate(theme, items, set(DEPARTMENTS))
+        if problems:
+            raise ValueError(f"seed theme {code} is invalid: {problems}")
+        row = {"code": code, "name": theme.name, "definition": theme.model_dump(mode="json")}
+        stmt = insert(Theme).values(**row, updated_at=now, updated_by=SEEDED_BY)
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=["code"], set_=row, where=Theme.updated_by == SEEDED_BY)
+        )
 
 
 def seed_snapshot(code: str, version: int = 1) -> ItemSnapshot:

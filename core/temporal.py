@@ -32,3 +32,7 @@ async def connect(settings: Settings) -> Client:
 
 def case_workflow_id(case_id: str) -> str:
     return f"case-{case_id}"
+
+
+def bundle_workflow_id(bundle_id: str) -> str:
+    return f"bundle-{bundle_id}"

@@ -205,6 +205,7 @@ class CaseErrorCode(StrEnum):
     ALREADY_RATED = "already_rated"
     UNLISTED_MATERIAL = "unlisted_material"
     MISSING_MATERIALS = "missing_materials_required"
+    UNKNOWN_MEMBER = "unknown_member"
 
 
 # ---- messages -------------------------------------------------------------------------
@@ -227,6 +228,7 @@ class MaterialRef(BaseModel):
     code: str
     name: str
     required: bool = True
+    shared_code: str | None = None
 
 
 class ItemSnapshot(BaseModel):
@@ -240,10 +242,19 @@ class ItemSnapshot(BaseModel):
     signature_mode: SignatureMode
     legal_time_limit_days: int
     promised_time_limit_days: int
+    form_fields: list[str] = Field(default_factory=list)
+    result_name: str = ""
 
     @property
     def lead_department(self) -> str:
         return self.departments[0].code
+
+
+class BundleLink(BaseModel):
+    """Set when a case is a member of a bundle: whom it reports to, and as which member."""
+
+    bundle_id: str
+    member_key: str
 
 
 class CaseInput(BaseModel):
@@ -255,6 +266,8 @@ class CaseInput(BaseModel):
     materials: list[str]
     submitted_by: Actor
     rating_window_days: int = 7
+    form: dict[str, str] = Field(default_factory=dict)
+    bundle: BundleLink | None = None
 
 
 class AcceptanceRequest(BaseModel):
@@ -460,6 +473,10 @@ class CaseView(BaseModel):
     delivery_method: DeliveryMethod | None = None
     rating_level: int | None = None
     last_seq: int = 0
+    form: dict[str, str] = Field(default_factory=dict)
+    bundle_id: str | None = None
+    # The licence or permit number issued with an approval (证照编号).
+    result_number: str | None = None
 
 
 class RecordRequest(BaseModel):
@@ -494,6 +511,7 @@ class RectificationInput(BaseModel):
     rectification_id: str
     source: RectificationSource
     case_id: str | None
+    visit_id: str | None = None  # a bad rating of an on-site visit (一次一评)
     department: str
     level: int | None = None
     channel: str
@@ -534,6 +552,7 @@ class RectificationView(BaseModel):
     rectification_id: str
     source: RectificationSource
     case_id: str | None
+    visit_id: str | None = None
     department: str
     level: int | None
     channel: str
@@ -559,6 +578,86 @@ class RectificationView(BaseModel):
 class RectificationRecord(BaseModel):
     view: RectificationView
     notifications: list[Notification] = Field(default_factory=list)
+
+
+# ---- 一次一评: on-site visits and their one rating ---------------------------------------------
+
+# On site one rating per visit (一次一评); online (website, app) and by phone one per matter.
+ON_SITE_CHANNELS = frozenset({RatingChannel.DEVICE, RatingChannel.KIOSK, RatingChannel.QR})
+
+
+class VisitStatus(StrEnum):
+    OPEN = "open"  # waiting for its rating
+    RATED = "rated"
+    CLOSED_UNRATED = "closed_unrated"  # the rating window passed
+
+
+class VisitInput(BaseModel):
+    """One applicant's trip to a service window (一次办事), listing the cases handled in it.
+
+    Codes, case numbers and usernames only: no personal data enters Temporal."""
+
+    visit_id: str
+    clerk: str
+    district: str
+    applicant_username: str | None  # None for a walk-in without an account
+    case_ids: list[str]
+    departments: list[str]
+    item_codes: list[str]
+    # Verifies and rectifies a bad rating: the lead department of the first case listed.
+    lead_department: str
+    opened_at: Instant
+    rating_deadline: Instant
+
+
+class VisitRatingRequest(BaseModel):
+    """The rater's free-text comment is not here: the API stores it in PostgreSQL."""
+
+    actor: Actor
+    level: int = Field(ge=1, le=5)
+    channel: RatingChannel
+    anonymous: bool = False
+
+
+class VisitView(BaseModel):
+    visit_id: str
+    status: VisitStatus
+    clerk: str
+    district: str
+    applicant_username: str | None
+    case_ids: list[str]
+    departments: list[str]
+    item_codes: list[str]
+    lead_department: str
+    opened_at: Instant
+    rating_deadline: Instant
+    rating_level: int | None = None
+    rating_channel: RatingChannel | None = None
+    rater: str | None = None  # None when anonymous
+    rated_at: Instant | None = None
+    rectification_id: str | None = None
+    closed_at: Instant | None = None
+
+
+class VisitRatingRecord(BaseModel):
+    """A visit's rating as the read model keeps it: attributed to the clerk and the departments
+    and items of every case handled in the visit."""
+
+    visit_id: str
+    level: int
+    channel: RatingChannel
+    rater: str | None
+    clerk: str
+    district: str
+    departments: list[str]
+    item_codes: list[str]
+    case_ids: list[str]
+    at: Instant
+
+
+class VisitRecord(BaseModel):
+    view: VisitView
+    rating: VisitRatingRecord | None = None
 
 
 # ---- service guides (办事指南) -----------------------------------------------------------------
@@ -628,6 +727,8 @@ class GuideMaterial(BaseModel):
     required: bool = True
     # May be supplied after acceptance under 容缺受理.
     deferrable: bool = False
+    # The same material across items (e.g. the business licence): handed in once in a bundle.
+    shared_code: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{1,31}$")
     note: str = Field(default="", max_length=500)
 
 
@@ -685,6 +786,8 @@ class GuideContent(BaseModel):
     # Engine settings: who reviews (departments[0] leads and signs) and how many signatures.
     signature_mode: SignatureMode | None = None
     departments: list[str] | None = None
+    # The application form's fields (申请表), keys of core.form_fields.FORM_FIELDS.
+    form_fields: list[str] | None = None
 
 
 class GuideProblem(BaseModel):
@@ -694,3 +797,276 @@ class GuideProblem(BaseModel):
     label: str
     code: str
     message: str
+
+
+# ---- 办好一件事: themes and bundles ---------------------------------------------------------
+
+
+class ThemeNeed(BaseModel):
+    """A member needs another's result: its number fills `field`, and it stands in for the
+    materials with these shared codes (e.g. the business licence)."""
+
+    model_config = {"extra": "forbid"}
+
+    member: str = Field(min_length=1, max_length=32)
+    field: str | None = Field(default=None, max_length=64)
+    materials: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ThemeMember(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    item_code: str = Field(min_length=1, max_length=64)
+    needs: list[ThemeNeed] = Field(default_factory=list, max_length=20)
+
+
+class ThemeDefinition(BaseModel):
+    """A themed service (主题服务) as an operator defines it."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=1000)
+    lead_department: str = Field(min_length=1, max_length=32)
+    members: list[ThemeMember] = Field(min_length=2, max_length=20)
+
+
+class ThemeMemberSnapshot(BaseModel):
+    key: str
+    item: ItemSnapshot
+    needs: list[ThemeNeed] = Field(default_factory=list)
+
+
+class ThemeSnapshot(BaseModel):
+    """A theme with each member's item as in force when the bundle was submitted."""
+
+    code: str
+    name: str
+    lead_department: str
+    members: list[ThemeMemberSnapshot]
+
+
+class MergedField(BaseModel):
+    """A field of the merged form (填一表): asked once however many items need it."""
+
+    key: str
+    label: str
+    kind: str
+    required: bool
+    asked_by: list[str]
+    # Filled from another member's result instead of by the applicant.
+    provided_by: str | None = None
+
+
+class MergedMaterial(BaseModel):
+    """A material of the merged list: handed in once however many items need it."""
+
+    code: str
+    name: str
+    required: bool
+    used_by: dict[str, str]  # item code → the item's own material code
+    provided_by: str | None = None
+
+
+class ThemeForm(BaseModel):
+    theme_code: str
+    fields: list[MergedField]
+    materials: list[MergedMaterial]
+
+
+class BundleStatus(StrEnum):
+    SUBMITTED = "submitted"
+    IN_PROGRESS = "in_progress"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    READY = "ready"
+    DELIVERED = "delivered"
+    CLOSED = "closed"
+
+
+BUNDLE_STATUS_LABELS: dict[BundleStatus, str] = {
+    BundleStatus.SUBMITTED: "待受理",
+    BundleStatus.IN_PROGRESS: "办理中",
+    BundleStatus.SUPPLEMENT_REQUESTED: "待补正",
+    BundleStatus.READY: "已办结，待领取",
+    BundleStatus.DELIVERED: "已送达",
+    BundleStatus.CLOSED: "已结束",
+}
+
+
+class MemberState(StrEnum):
+    WAITING = "waiting"  # 等待前置事项办结
+    BLOCKED = "blocked"  # 前置事项未通过，未启动
+    STARTED = "started"  # a case is running; see `case_status`
+
+
+# A member's case has ended without a result its dependants could use.
+FAILED_CASE = frozenset({CaseStatus.REJECTED, CaseStatus.DENIED, CaseStatus.WITHDRAWN})
+# A member's case has its result (approved, possibly already handed over).
+APPROVED_CASE = frozenset({CaseStatus.APPROVED, CaseStatus.DELIVERED, CaseStatus.CLOSED})
+
+
+class MemberView(BaseModel):
+    key: str
+    item_code: str
+    item_name: str
+    departments: list[str]
+    needs: list[str] = Field(default_factory=list)
+    state: MemberState = MemberState.WAITING
+    case_id: str | None = None
+    attempt: int = 0
+    case_status: CaseStatus | None = None
+    completion_deadline: Instant | None = None
+    overdue: bool = False
+    result_number: str | None = None
+    missing_materials: list[str] = Field(default_factory=list)
+    reason: str = ""
+    delivered: bool = False
+    report_seq: int = 0
+    earlier_case_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more will happen to it unless the clerk retries it."""
+        if self.state == MemberState.BLOCKED:
+            return True
+        return self.state == MemberState.STARTED and (
+            self.case_status in FAILED_CASE or self.case_status in APPROVED_CASE
+        )
+
+    @property
+    def deliverable(self) -> bool:
+        """A decision is waiting to be handed over (approval or denial)."""
+        decided = self.case_status in (CaseStatus.APPROVED, CaseStatus.DENIED)
+        return self.state == MemberState.STARTED and decided and not self.delivered
+
+
+class BundleView(BaseModel):
+    """The live state of a bundle (办好一件事), as its workflow sees it."""
+
+    bundle_id: str
+    theme_code: str
+    theme_name: str
+    lead_department: str
+    status: BundleStatus
+    applicant_username: str | None
+    contact_clerk: str
+    district: str
+    channel: SubmissionChannel
+    submitted_at: Instant
+    accepted_at: Instant | None = None
+    ready_at: Instant | None = None
+    delivered_at: Instant | None = None
+    deadline: Instant | None = None
+    members: list[MemberView]
+    materials: list[str] = Field(default_factory=list)
+    missing_materials: list[str] = Field(default_factory=list)
+    delivery_method: DeliveryMethod | None = None
+    rating_level: int | None = None
+    withdrawn: bool = False
+    runs: int = 1
+    last_seq: int = 0
+
+    @property
+    def departments(self) -> list[str]:
+        return sorted({d for m in self.members for d in m.departments})
+
+    def member(self, key: str) -> MemberView | None:
+        return next((m for m in self.members if m.key == key), None)
+
+
+class BundleCarry(BaseModel):
+    """What a bundle hands to its next run when it continues as new."""
+
+    view: BundleView
+    form: dict[str, str]
+    resume_status: BundleStatus
+    command_seq: int
+    auto_accepted: list[str] = Field(default_factory=list)
+    news: list[str] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
+
+
+class BundleInput(BaseModel):
+    bundle_id: str
+    theme: ThemeSnapshot
+    applicant_username: str | None
+    contact_clerk: str
+    district: str
+    channel: SubmissionChannel
+    form: dict[str, str]
+    materials: list[str]
+    submitted_by: Actor
+    rating_window_days: int = 7
+    # Continue as new past this many history events (the server may suggest it sooner).
+    history_limit: int = 10_000
+    carried: BundleCarry | None = None
+
+
+class BundleCommand(BaseModel):
+    """An action the bundle's one window takes on a member case (sent as a signal)."""
+
+    command_id: int
+    kind: str  # accept | supplement | supply | deliver | withdraw
+    actor: Actor
+    materials: list[str] = Field(default_factory=list)
+    reason: str = ""
+    method: DeliveryMethod | None = None
+
+
+class MemberReport(BaseModel):
+    """A member case tells its bundle where it stands (sent as a signal)."""
+
+    member_key: str
+    case_id: str
+    seq: int
+    status: CaseStatus
+    completion_deadline: Instant | None = None
+    overdue: bool = False
+    result_number: str | None = None
+    missing_materials: list[str] = Field(default_factory=list)
+    reason: str = ""
+    # Commands of the bundle handled since the last report; refusals carry the reason.
+    acks: list[int] = Field(default_factory=list)
+    refused: dict[int, str] = Field(default_factory=dict)
+
+
+class BundleAcceptRequest(BaseModel):
+    actor: Actor
+
+
+class BundleSupplementNotice(BaseModel):
+    actor: Actor
+    missing_materials: list[str]
+    reason: str = ""
+
+
+class BundleSupplyRequest(BaseModel):
+    actor: Actor
+    materials: list[str]
+
+
+class BundleDeliveryRequest(BaseModel):
+    actor: Actor
+    method: DeliveryMethod
+    partial: bool = False
+
+
+class BundleWithdrawRequest(BaseModel):
+    actor: Actor
+    reason: str = ""
+
+
+class BundleRetryRequest(BaseModel):
+    actor: Actor
+    member_key: str
+    materials: list[str] = Field(default_factory=list)
+    form: dict[str, str] = Field(default_factory=dict)
+
+
+class BundleRecordRequest(BaseModel):
+    """What the bundle hands the read model: its view plus new timeline entries and notices."""
+
+    view: BundleView
+    events: list[CaseEvent]
+    notifications: list[Notification] = Field(default_factory=list)

@@ -30,6 +30,7 @@ from scripts.bootstrap import bootstrap
 from worker import build_worker
 
 TASK_QUEUE = "gov-cases-test"
+BUNDLE_HISTORY_LIMIT = 60
 SESSION = {"scope": "session", "loop_scope": "session"}
 
 
@@ -91,6 +92,8 @@ async def api_url(database_url: str, client: Client, worker: Worker) -> AsyncIte
         temporal_address=client.service_client.config.target_host,
         task_queue=TASK_QUEUE,
         rating_window_days=7,
+        # Low, so every bundle test continues as new several times on its way.
+        bundle_history_limit=BUNDLE_HISTORY_LIMIT,
     )
     port = _free_port()
     # A long keep-alive: otherwise a pooled connection idle for 5 s can be closed by the server

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+from core.form_fields import credit_code_for
 from tests.conftest import Api, idempotency_key
 
 # One item per signature mode, with the materials each guide lists.
@@ -86,3 +88,55 @@ async def to_awaiting_signature(api: Api, item=SIGN_ONCE, departments=("market",
     await complete_tasks(api, case["case_id"], list(departments))
     await wait_for_status(api, case["case_id"], "awaiting_signature")
     return case["case_id"]
+
+
+# ---- bundles (办好一件事) -------------------------------------------------------------------
+
+HIRING_FORM = {
+    "credit_code": credit_code_for("BJ20260101000042"),
+    "business_name": "北京望京科技有限公司",
+    "employee_count": "12",
+    "deposit_ratio": "12",
+}
+HIRING_MATERIALS = ["hrss-001/S01", "BUSINESS_LICENCE", "hpf-002/U01", "hpf-002/U03"]
+# Who signs each item: the lead department's handler, then its chief for two signatures.
+SIGNERS = {
+    "market-001": ["market-handler"],
+    "market-002": ["market-handler", "market-chief"],
+    "police-002": ["police-handler"],
+    "tax-001": ["tax-handler"],
+    "hrss-001": ["hrss-handler"],
+    "hpf-002": ["hpf-handler"],
+    "health-002": ["health-handler", "health-chief"],
+}
+
+
+async def submit_bundle(api: Api, theme: str, form: dict, materials: list[str], as_: str, **extra) -> dict:
+    body = {"theme_code": theme, "form": form, "materials": materials, "district": "chaoyang", **extra}
+    r = await api.post("/bundles", as_, body, headers={"Idempotency-Key": idempotency_key()})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def wait_bundle(api: Api, bundle_id: str, done: Callable[[dict], bool], what: str) -> dict:
+    for _ in range(600):
+        r = await api.get(f"/bundles/{bundle_id}", "supervisor1")
+        assert r.status_code == 200, r.text
+        if done(r.json()):
+            return r.json()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"bundle {bundle_id} never reached: {what}; it is {r.json()}")
+
+
+def member(view: dict, key: str) -> dict:
+    return next(m for m in view["members"] if m["key"] == key)
+
+
+async def finish_member(api: Api, view: dict, key: str) -> None:
+    """The departments review and sign a member's case, as they would from their inboxes."""
+    m = member(view, key)
+    await complete_tasks(api, m["case_id"], m["departments"])
+    await wait_for_status(api, m["case_id"], "awaiting_signature")
+    for signer in SIGNERS[m["item_code"]]:
+        r = await sign(api, m["case_id"], signer)
+        assert r.status_code == 200, r.text

@@ -261,12 +261,12 @@ async def test_submission_is_idempotent_under_retries_and_double_clicks(api: Api
 async def test_rating_once_per_matter(api: Api) -> None:
     case_id = await to_awaiting_signature(api)
     await sign(api, case_id, "market-handler")
-    early = await api.post(f"/cases/{case_id}/ratings", "applicant1", {"level": 4, "channel": "qr"})
+    early = await api.post(f"/cases/{case_id}/ratings", "applicant1", {"level": 4, "channel": "website"})
     assert early.status_code == 409
     await api.post(f"/cases/{case_id}/delivery", "clerk1", {"method": "window_pickup"})
-    first = await api.post(f"/cases/{case_id}/ratings", "applicant1", {"level": 2, "channel": "qr"})
+    first = await api.post(f"/cases/{case_id}/ratings", "applicant1", {"level": 2, "channel": "website"})
     assert first.status_code == 200, first.text
-    second = await api.post(f"/cases/{case_id}/ratings", "applicant1", {"level": 5, "channel": "qr"})
+    second = await api.post(f"/cases/{case_id}/ratings", "applicant1", {"level": 5, "channel": "website"})
     assert second.status_code == 409
     assert second.json()["code"] == "already_rated"
 

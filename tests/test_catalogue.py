@@ -102,6 +102,7 @@ async def test_every_seeded_guide_carries_the_26_elements(api: Api) -> None:
         "required": True,
         "deferrable": True,
         "note": "",
+        "shared_code": None,
     }
     assert "F03" in elements["deferred_acceptance"]["value"]["materials"]
     stages = [(s["stage"], s["name"]) for s in elements["process"]["value"]]
@@ -158,14 +159,22 @@ async def test_draft_is_validated_element_by_element_before_publication(api: Api
         "version": 1,
         "departments": [{"code": "market", "name": "北京市市场监督管理局"}],
         "materials": [
-            {"code": "M01", "name": "个体工商户登记（备案）申请书", "required": True},
-            {"code": "M02", "name": "经营者身份证明", "required": True},
-            {"code": "M03", "name": "经营场所使用证明", "required": True},
-            {"code": "M04", "name": "委托代理人身份证明及委托书", "required": False},
+            {"code": "M01", "name": "个体工商户登记（备案）申请书", "required": True, "shared_code": None},
+            {"code": "M02", "name": "经营者身份证明", "required": True, "shared_code": "LEGAL_REP_ID"},
+            {"code": "M03", "name": "经营场所使用证明", "required": True, "shared_code": "PREMISES_PROOF"},
+            {"code": "M04", "name": "委托代理人身份证明及委托书", "required": False, "shared_code": None},
         ],
         "signature_mode": "sign_once",
         "legal_time_limit_days": 15,
         "promised_time_limit_days": 1,
+        "form_fields": [
+            "operator_name",
+            "business_name",
+            "business_address",
+            "business_scope",
+            "employee_count",
+        ],
+        "result_name": "个体工商户营业执照",
     }
     assert code in {i["code"] for i in (await api.get("/items")).json()}
 

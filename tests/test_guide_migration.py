@@ -89,6 +89,7 @@ async def test_existing_items_become_published_guide_versions_and_back(
                 "required": True,
                 "deferrable": False,
                 "note": "",
+                "shared_code": None,
             }
             with pytest.raises(DBAPIError, match="immutable"):
                 await conn.execute(text("DELETE FROM guide_versions"))

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import defaultdict
+from datetime import date, datetime
 
 import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tests.conftest import Api
+from api.rating_stats import GROUPS, rating_statistics
+from core.calendar import BEIJING
+from core.models import Rating, Rectification, VisitRating
+from tests.conftest import Api, idempotency_key
 from tests.helpers import (
     accept,
     complete_tasks,
@@ -94,7 +102,7 @@ async def _wait_rectification(api: Api, rid: str, status: str) -> dict:
 async def test_unreasonable_complaint_is_explained_and_sent_back_only_once(api: Api) -> None:
     case_id = await _delivered(api)
     r = await api.post(
-        f"/cases/{case_id}/ratings", "applicant1", {"level": 2, "channel": "qr", "anonymous": True}
+        f"/cases/{case_id}/ratings", "applicant1", {"level": 2, "channel": "website", "anonymous": True}
     )
     assert r.status_code == 200
     rid = (await _rectification_of(api, case_id))["rectification_id"]
@@ -150,7 +158,7 @@ async def test_a_12345_complaint_runs_the_same_loop(api: Api) -> None:
     assert bad.status_code == 422 and bad.json()["code"] == "unknown_department"
 
 
-async def test_statistics_equal_a_brute_force_count(api: Api) -> None:
+async def test_statistics_equal_a_brute_force_count(api: Api, engine: AsyncEngine) -> None:
     levels = [5, 4, 3, 2, 1, 5, 1, 4]
     signers = ("health-handler", "health-chief")
 
@@ -163,22 +171,203 @@ async def test_statistics_equal_a_brute_force_count(api: Api) -> None:
             await sign(api, case["case_id"], signer)
         await api.post(f"/cases/{case['case_id']}/delivery", "clerk1", {"method": "window_pickup"})
         r = await api.post(
-            f"/cases/{case['case_id']}/ratings", "applicant1", {"level": level, "channel": "device"}
+            f"/cases/{case['case_id']}/ratings", "applicant1", {"level": level, "channel": "website"}
         )
         assert r.status_code == 200, r.text
         return case["case_id"]
 
     case_ids = await asyncio.gather(*(rated(level) for level in levels))
     bad_cases = [c for c, level in zip(case_ids, levels, strict=True) if level <= 2]
+
+    # Three visits at the window over those cases, each rated twice at once from the site.
+    visit_levels = [2, 5, 1]
+    raters = [("clerk1", "device"), ("applicant1", "kiosk"), ("applicant1", "qr")]
+    opened = await asyncio.gather(
+        *(
+            api.post("/visits", "clerk1", {"case_ids": ids}, headers={"Idempotency-Key": idempotency_key()})
+            for ids in (case_ids[0:2], case_ids[2:3], case_ids[3:6])
+        )
+    )
+    visit_ids = [r.json()["visit_id"] for r in opened]
+    tries = await asyncio.gather(
+        *(
+            api.post(f"/visits/{vid}/rating", who, {"level": level, "channel": channel})
+            for vid, level, (who, channel) in zip(visit_ids, visit_levels, raters, strict=True)
+            for _ in range(2)
+        )
+    )
+    assert sorted(r.status_code for r in tries) == [200] * 3 + [409] * 3, [r.text for r in tries]
+    bad_visits = [v for v, level in zip(visit_ids, visit_levels, strict=True) if level <= 2]
     for case_id in bad_cases:
         await _rectification_of(api, case_id)
+    for vid in bad_visits:
+        await _wait_rectification(api, f"R{vid}", "verifying")
 
     rows = (await api.get("/supervision/ratings", "supervisor1", params={"group_by": "item"})).json()
     (row,) = [r for r in rows if r["key"] == "health-001"]
-    assert row["total"] == len(levels)
-    assert row["levels"] == {str(n): levels.count(n) for n in range(1, 6)}
-    assert row["bad"] == 3 and row["bad_open"] == 3
-    assert row["good_rate"] == round(5 / 8, 4)
+    every = levels + visit_levels
+    assert row["total"] == len(every) == 11
+    assert row["levels"] == {str(n): every.count(n) for n in range(1, 6)}
+    assert row["bad"] == 5 and row["bad_open"] == 5
+    assert row["good_rate"] == round(6 / 11, 4)
+    only_visits = {"group_by": "item", "kind": "visit"}
+    rows = (await api.get("/supervision/ratings", "supervisor1", params=only_visits)).json()
+    (row,) = [r for r in rows if r["key"] == "health-001"]
+    assert row["total"] == 3 and row["bad"] == 2
     by_channel = (await api.get("/supervision/ratings", "supervisor1", params={"group_by": "channel"})).json()
-    assert {r["key"] for r in by_channel} >= {"device"}
+    assert {r["key"] for r in by_channel} >= {"website", "device", "kiosk", "qr"}
+
+    today = datetime.now(BEIJING).date()
+    periods = [{}, {"from": today.isoformat(), "to": today.isoformat()}, {"to": "2001-01-01"}]
+    for group_by in GROUPS:
+        for period in periods:
+            params = {"group_by": group_by, **period}
+            answer = (await api.get("/supervision/ratings", "supervisor1", params=params)).json()
+            async with engine.connect() as conn:
+                expected = await _brute_force(conn, group_by, **period)
+            assert answer == expected, params
     assert (await api.get("/supervision/ratings", "applicant1")).status_code == 403
+    backwards = {"from": "2026-02-01", "to": "2026-01-01"}
+    r = await api.get("/supervision/ratings", "supervisor1", params=backwards)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_period"
+    r = await api.get("/supervision/ratings", "supervisor1", params={"group_by": "rater"})
+    assert r.status_code == 422
+
+
+async def _brute_force(conn: AsyncConnection, group_by: str, **period: str) -> list[dict]:
+    return _count(await _raw(conn), group_by, **period)
+
+
+async def _raw(conn: AsyncConnection) -> tuple[dict, list]:
+    """Every rating, matter and visit, and every rectification loop, as plain rows."""
+    loops = {r.rectification_id: r for r in (await conn.execute(select(Rectification))).all()}
+    rated = [
+        (
+            "matter",
+            f"R{r.case_id}",
+            r.level,
+            r.channel,
+            r.district,
+            r.clerk,
+            r.departments,
+            [r.item_code],
+            r.created_at,
+        )
+        for r in (await conn.execute(select(Rating))).all()
+    ] + [
+        (
+            "visit",
+            f"R{v.visit_id}",
+            v.level,
+            v.channel,
+            v.district,
+            v.clerk,
+            v.departments,
+            v.item_codes,
+            v.created_at,
+        )
+        for v in (await conn.execute(select(VisitRating))).all()
+    ]
+    return loops, rated
+
+
+def _count(raw: tuple[dict, list], group_by: str, **period: str) -> list[dict]:
+    """The statistics counted one rating at a time in Python."""
+    loops, rated = raw
+    first, last = (date.fromisoformat(period[k]) if k in period else None for k in ("from", "to"))
+    groups: dict[str, list] = defaultdict(list)
+    for kind, loop_id, level, channel, district, clerk, departments, items, at in rated:
+        day = at.astimezone(BEIJING).date()
+        if (first and day < first) or (last and day > last):
+            continue
+        keys = {
+            "department": departments,
+            "item": items,
+            "centre": [district],
+            "clerk": [clerk] if clerk else [],
+            "channel": [channel],
+            "kind": [kind],
+            "day": [day.isoformat()],
+            "month": [day.isoformat()[:7]],
+        }[group_by]
+        for key in keys:
+            groups[key].append((level, loops.get(loop_id)))
+    result = []
+    for key, rows in sorted(groups.items()):
+        bad = [loop for level, loop in rows if level <= 2]
+        loops_of_bad = [loop for loop in bad if loop is not None]
+        replied = [loop for loop in loops_of_bad if loop.on_time is not None]
+        result.append(
+            {
+                "key": key,
+                "total": len(rows),
+                "levels": {str(n): sum(1 for level, _ in rows if level == n) for n in range(1, 6)},
+                "good_rate": round((len(rows) - len(bad)) / len(rows), 4),
+                "bad": len(bad),
+                "bad_open": sum(1 for loop in loops_of_bad if loop.status != "closed"),
+                "bad_rectified": sum(1 for loop in loops_of_bad if loop.outcome == "rectified"),
+                "bad_explained": sum(1 for loop in loops_of_bad if loop.outcome == "explained"),
+                "bad_overdue": sum(1 for loop in loops_of_bad if loop.overdue),
+                "on_time_rate": (
+                    round(sum(1 for loop in replied if loop.on_time) / len(replied), 4) if replied else None
+                ),
+            }
+        )
+    return result
+
+
+async def test_statistics_over_100k_ratings_are_aggregated_in_sql(engine: AsyncEngine) -> None:
+    """120,000 ratings of 2001 (matter and visit, with their loops), in a transaction rolled back."""
+    async with engine.connect() as conn:
+        await conn.begin()
+        try:
+            for statement in _SYNTHETIC.split(";"):
+                if statement.strip():
+                    await conn.execute(text(statement))
+            raw = await _raw(conn)
+            for group_by in GROUPS:
+                started = time.perf_counter()
+                rows = await rating_statistics(conn, group_by, date(2001, 1, 1), date(2001, 12, 31))
+                took = time.perf_counter() - started
+                expected = _count(raw, group_by, **{"from": "2001-01-01", "to": "2001-12-31"})
+                assert [r.model_dump() for r in rows] == expected, group_by
+                assert sum(r.total for r in rows) >= 120_000
+                print(f"{group_by}: {took:.3f} s")
+                assert took < 15, (group_by, took)  # generous: 2 shared cores
+        finally:
+            await conn.rollback()
+
+
+# 100,000 matter ratings and 20,000 visit ratings over 2001, every third bad one with a loop in
+# some state; created inside the test's transaction only.
+_SYNTHETIC = """
+INSERT INTO ratings (rating_id, case_id, level, channel, rater, departments, clerk, item_code,
+                     district, comment, created_at)
+SELECT 'S' || i || '-matter', 'S' || i, i % 5 + 1, (ARRAY['website', 'app', 'phone'])[i % 3 + 1], NULL,
+       ARRAY['d' || i % 7, 'd' || (i + 1) % 7]::varchar[], 'clerk' || i % 3, 'item-' || i % 13,
+       'district-' || i % 4, '', timestamptz '2001-01-01 00:00+08' + (i % 8760) * interval '1 hour'
+FROM generate_series(1, 100000) AS i;
+INSERT INTO visits (visit_id, opened_by, request_hash, district, case_ids, status, view, opened_at)
+SELECT 'SV' || i, 'clerk1', '-', 'district-' || i % 4, ARRAY['S' || i]::varchar[], 'rated', '{}',
+       timestamptz '2001-01-01 00:00+08'
+FROM generate_series(1, 20000) AS i;
+INSERT INTO visit_ratings (visit_id, level, channel, rater, clerk, district, departments, item_codes,
+                           case_ids, comment, created_at)
+SELECT 'SV' || i, (i * 7) % 5 + 1, (ARRAY['device', 'kiosk', 'qr'])[i % 3 + 1], NULL, 'clerk' || i % 4,
+       'district-' || i % 4, ARRAY['d' || i % 7]::varchar[],
+       ARRAY['item-' || i % 13, 'item-' || (i + 5) % 13]::varchar[], ARRAY['S' || i]::varchar[], '',
+       timestamptz '2001-01-01 00:00+08' + (i % 8760) * interval '1 hour'
+FROM generate_series(1, 20000) AS i;
+INSERT INTO rectifications (rectification_id, source, case_id, department, rater, status, outcome,
+                            deadline, overdue, on_time, opened_at, closed_at, view, last_seq)
+SELECT 'R' || id, 'rating', NULL, 'd0', NULL,
+       (ARRAY['verifying', 'awaiting_review', 'closed'])[n % 3 + 1],
+       (ARRAY[NULL, 'rectified', 'explained'])[n % 3 + 1],
+       NULL, n % 4 = 0, CASE WHEN n % 3 = 0 THEN NULL ELSE n % 2 = 0 END,
+       timestamptz '2001-01-01 00:00+08', NULL, '{}', 1
+FROM (SELECT 'S' || i AS id, i AS n FROM generate_series(1, 100000) AS i
+      WHERE i % 5 + 1 <= 2 AND i % 3 = 0
+      UNION ALL
+      SELECT 'SV' || i, i FROM generate_series(1, 20000) AS i
+      WHERE (i * 7) % 5 + 1 <= 2 AND i % 3 = 0) AS bad;
+"""

@@ -16,20 +16,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from workflows.common import QUICK, RETRY_FOREVER, quick_activity, refuse
 from workflows.deadlines import DeadlineClock
-from workflows.rectification import RectificationWorkflow
+from workflows.rating_filing import file_rating, rater_of
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import compute_deadline
     from activities.case_records import CaseRecordActivities
-    from activities.ratings import RatingActivities
     from activities.review import ReviewActivities
     from core import search_attributes as sa
+    from core.form_fields import result_number
+    from core.temporal import bundle_workflow_id
     from core.types import (
-        BAD_RATING_MAX,
         RATING_LABELS,
         SIGNERS,
         STATUS_LABELS,
@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         AcceptanceDecision,
         AcceptanceRequest,
         Actor,
+        BundleCommand,
         CaseErrorCode,
         CaseEvent,
         CaseInput,
@@ -46,12 +47,11 @@ with workflow.unsafe.imports_passed_through():
         DeadlineRequest,
         DeliveryRequest,
         Escalation,
+        MemberReport,
         Notification,
         RatingRecord,
         RatingRequest,
         RecordRequest,
-        RectificationInput,
-        RectificationSource,
         ReviewTask,
         Role,
         SignatureRequest,
@@ -84,6 +84,10 @@ DECIDED = frozenset(
 _REVIEW_TIMEOUT = timedelta(days=366)
 
 
+def _state(report: MemberReport) -> dict:
+    return report.model_dump(exclude={"seq", "acks", "refused"})
+
+
 @workflow.defn(name="CaseWorkflow")
 class CaseWorkflow:
     @workflow.init
@@ -104,6 +108,8 @@ class CaseWorkflow:
             district=inp.district,
             materials=list(inp.materials),
             submitted_at=workflow.now(),
+            form=dict(inp.form),
+            bundle_id=inp.bundle.bundle_id if inp.bundle else None,
         )
         self._events: list[CaseEvent] = []
         self._notifications: list[Notification] = []
@@ -116,6 +122,10 @@ class CaseWorkflow:
         self._accepted_by: str | None = None
         self._acceptance_clock = DeadlineClock("acceptance", self._on_overdue)
         self._completion_clock = DeadlineClock("completion", self._on_overdue, self._on_warning)
+        # Bundle members only: what was last reported, and commands not yet acknowledged.
+        self._reported: MemberReport | None = None
+        self._acks: list[int] = []
+        self._refused: dict[int, str] = {}
 
     # ---- run ---------------------------------------------------------------------------
 
@@ -235,6 +245,11 @@ class CaseWorkflow:
         if self._view.status == CaseStatus.WITHDRAWN:
             return
         await workflow.wait_condition(lambda: self._view.status == CaseStatus.DELIVERED)
+        if self._input.bundle is not None:
+            self._set_status(CaseStatus.CLOSED)
+            self._log("closed", None, "已办结；评价随“一件事”主题统一进行（一次一评）")
+            await self._record()
+            return
         window = timedelta(days=self._input.rating_window_days)
         try:
             await workflow.wait_condition(lambda: self._view.rating_level is not None, timeout=window)
@@ -439,6 +454,10 @@ class CaseWorkflow:
             self._set_status(CaseStatus.APPROVED if approved else CaseStatus.DENIED)
             self._view.decided_at = workflow.now()
             result = "准予许可" if approved else "不予许可"
+            if approved:
+                item = self._input.item
+                self._view.result_number = result_number(item.code, item.result_name, self._view.case_id)
+                result += f"（{item.result_name or '办理结果'}编号 {self._view.result_number}）"
             self._log("decided", req.actor, f"审批决定：{result}，请选择领取方式", notify=True)
         await self._record()
         return self._view
@@ -463,7 +482,8 @@ class CaseWorkflow:
         self._set_status(CaseStatus.DELIVERED)
         self._view.delivery_method = req.method
         how = {"window_pickup": "窗口领取", "mail": "邮寄送达", "electronic": "电子证照"}
-        self._log("delivered", req.actor, f"办理结果已送达（{how[req.method]}），欢迎评价", notify=True)
+        invite = "" if self._input.bundle else "，欢迎评价"
+        self._log("delivered", req.actor, f"办理结果已送达（{how[req.method]}）{invite}", notify=True)
         await self._record()
         return self._view
 
@@ -490,9 +510,7 @@ class CaseWorkflow:
 
     async def _file_rating(self, req: RatingRequest) -> None:
         view = self._view
-        rater = None if req.anonymous else req.actor.username
-        if req.actor.role == Role.CLERK and not req.anonymous:
-            rater = view.applicant_username  # recorded at the window's rating device
+        rater = rater_of(req, view.applicant_username)
         rating = RatingRecord(
             rating_id=f"{view.case_id}:matter",
             case_id=view.case_id,
@@ -505,28 +523,8 @@ class CaseWorkflow:
             district=view.district,
             at=workflow.now(),
         )
-        await workflow.execute_activity_method(
-            RatingActivities.record_rating, rating, start_to_close_timeout=QUICK, retry_policy=RETRY_FOREVER
-        )
-        if req.level > BAD_RATING_MAX:
+        if not await file_rating(rating, view.lead_department, view.item_name):
             return
-        loop = RectificationInput(
-            rectification_id=f"R{view.case_id}",
-            source=RectificationSource.RATING,
-            case_id=view.case_id,
-            department=view.lead_department,
-            level=req.level,
-            channel=req.channel,
-            rater=rater,
-            opened_at=workflow.now(),
-        )
-        await workflow.start_child_workflow(
-            RectificationWorkflow.run,
-            loop,
-            id=f"rectification-{loop.rectification_id}",
-            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            static_summary=f"差评整改｜{view.item_name}｜办件号 {view.case_id}",
-        )
         self._log("rectification_opened", None, "差评已转责任部门核实整改（7日内办结）", notify=True)
         await self._record()
 
@@ -626,7 +624,8 @@ class CaseWorkflow:
             )
         )
         self._view.last_seq = seq
-        if notify and self._view.applicant_username:
+        # A bundle's applicant hears from the bundle, in combined notices (一次告知).
+        if notify and self._view.applicant_username and self._input.bundle is None:
             self._notify(self._view.applicant_username, f"您的办件 {self._view.case_id}：{message}")
 
     def _notify(self, recipient: str, message: str) -> None:
@@ -645,7 +644,79 @@ class CaseWorkflow:
         events = self._events[self._recorded :]
         notes = self._notifications[self._notified :]
         self._recorded, self._notified = len(self._events), len(self._notifications)
-        if not events and not notes:
+        if events or notes:
+            request = RecordRequest(view=self._view.model_copy(deep=True), events=events, notifications=notes)
+            await quick_activity(CaseRecordActivities.record_case, request)
+        await self._report_to_bundle()
+
+    # ---- bundle members (办好一件事) --------------------------------------------------------
+
+    @workflow.signal
+    async def bundle_command(self, cmd: BundleCommand) -> None:
+        """The bundle's one window acts on this member as a clerk would at the case's own."""
+        await workflow.wait_condition(lambda: self._registered)
+        handler, validator, request = self._command(cmd)
+        self._acks.append(cmd.command_id)
+        try:
+            validator(request)
+        except ApplicationError as exc:
+            self._refused[cmd.command_id] = exc.message
+        else:
+            await handler(request)
+        if cmd.command_id in self._acks:  # not yet carried by a report
+            await self._report_to_bundle()
+
+    def _command(self, cmd: BundleCommand) -> tuple:
+        actor = cmd.actor
+        if cmd.kind == "accept":
+            req = AcceptanceRequest(actor=actor, decision=AcceptanceDecision.ACCEPT)
+            return self.decide_acceptance, self._validate_acceptance, req
+        if cmd.kind == "supplement" and self._view.status == CaseStatus.SUBMITTED:
+            req = AcceptanceRequest(
+                actor=actor,
+                decision=AcceptanceDecision.SUPPLEMENT,
+                missing_materials=cmd.materials,
+                reason=cmd.reason,
+            )
+            return self.decide_acceptance, self._validate_acceptance, req
+        if cmd.kind == "supplement":
+            req = SupplementNotice(actor=actor, missing_materials=cmd.materials, reason=cmd.reason)
+            return self.request_supplement, self._validate_request_supplement, req
+        if cmd.kind == "supply":
+            return (
+                self.supply_materials,
+                self._validate_supply,
+                SupplementRequest(actor=actor, materials=cmd.materials),
+            )
+        if cmd.kind == "withdraw":
+            return self.withdraw, self._validate_withdraw, WithdrawRequest(actor=actor, reason=cmd.reason)
+        return self.deliver, self._validate_deliver, DeliveryRequest(actor=actor, method=cmd.method)
+
+    async def _report_to_bundle(self) -> None:
+        """Tell the bundle where this member stands, when that changed or a command was handled."""
+        link, view = self._input.bundle, self._view
+        if link is None:
             return
-        request = RecordRequest(view=self._view.model_copy(deep=True), events=events, notifications=notes)
-        await quick_activity(CaseRecordActivities.record_case, request)
+        report = MemberReport(
+            member_key=link.member_key,
+            case_id=view.case_id,
+            seq=view.last_seq,
+            status=view.status,
+            completion_deadline=view.completion_deadline,
+            overdue=view.overdue,
+            result_number=view.result_number,
+            missing_materials=view.missing_materials,
+            reason=view.decision_reason,
+            acks=self._acks,
+            refused=self._refused,
+        )
+        previous = self._reported
+        unchanged = previous is not None and _state(previous) == _state(report)
+        if unchanged and not report.acks:
+            return
+        self._reported, self._acks, self._refused = report, [], {}
+        bundle = workflow.get_external_workflow_handle(bundle_workflow_id(link.bundle_id))
+        try:
+            await bundle.signal("member_report", report)
+        except FailureError as exc:  # the bundle has ended; nothing is waiting for this news
+            workflow.logger.warning("bundle %s did not take a report: %s", link.bundle_id, exc)

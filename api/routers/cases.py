@@ -14,6 +14,7 @@ from api import intake
 from api.deps import current_principal, require_roles, session, settings, temporal
 from api.errors import ApiError, not_found
 from api.policy import ACTION_ROLES, CaseAction, case_scope, ensure_can_act, ensure_can_view
+from api.routers import visits
 from api.schemas import (
     AcceptanceIn,
     CaseCreate,
@@ -34,6 +35,7 @@ from core.models import Case, Submission, TimelineEntry
 from core.security import Principal
 from core.temporal import case_workflow_id
 from core.types import (
+    ON_SITE_CHANNELS,
     STATUS_LABELS,
     AcceptanceRequest,
     CaseInput,
@@ -183,6 +185,9 @@ async def deliver(case_id: str, body: DeliveryIn, db: Db, client: Temporal, prin
 @router.post("/{case_id}/ratings", response_model=CaseOut, dependencies=_gate(CaseAction.RATINGS))
 async def rate(case_id: str, body: RatingIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
     case = await _load(db, case_id)
+    if body.channel in ON_SITE_CHANNELS:  # on site one rating per visit, not per matter
+        ensure_can_act(principal, case, CaseAction.RATINGS)
+        raise await visits.rate_the_visit(db, case_id)
     if case.view.get("rating_level") is not None:
         raise ApiError(409, "already_rated", "本办件已评价，一事一评，不能重复评价")
     req = RatingRequest(actor=principal.actor(), **body.model_dump())

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from datetime import date, datetime, time
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -13,11 +12,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.calendar import TIMED_STATUSES
 from api.deps import require_roles, session
+from api.errors import ApiError
+from api.rating_stats import GROUPS, KINDS, rating_statistics
 from api.schemas import DepartmentLoad, EscalationOut, RatingStatsRow
-from core.calendar import BEIJING
-from core.models import Case, Escalation, Rating, Rectification
+from core.models import Case, Escalation
 from core.security import Principal
-from core.types import BAD_RATING_MAX, Role
+from core.types import Role
 
 router = APIRouter(prefix="/supervision", tags=["supervision"])
 
@@ -70,47 +70,13 @@ async def load(db: Db, _: Supervisor) -> list[DepartmentLoad]:
 async def rating_stats(
     db: Db,
     _: Supervisor,
-    group_by: Annotated[str, Query(pattern="^(department|item|centre|channel)$")] = "department",
+    group_by: Annotated[str, Query(pattern=f"^({'|'.join(GROUPS)})$")] = "department",
     first: Annotated[date | None, Query(alias="from")] = None,
     last: Annotated[date | None, Query(alias="to")] = None,
+    kind: Annotated[str | None, Query(pattern=f"^({'|'.join(KINDS)})$")] = None,
 ) -> list[RatingStatsRow]:
-    """好差评 statistics over a period (Beijing dates, inclusive), grouped one way."""
-    query = select(Rating, Rectification).join(
-        Rectification,
-        (col(Rectification.case_id) == col(Rating.case_id)) & (col(Rectification.source) == "rating"),
-        isouter=True,
-    )
-    if first is not None:
-        query = query.where(col(Rating.created_at) >= datetime.combine(first, time(0), BEIJING))
-    if last is not None:
-        query = query.where(col(Rating.created_at) <= datetime.combine(last, time.max, BEIJING))
-    groups: dict[str, list[tuple[Rating, Rectification | None]]] = defaultdict(list)
-    for rating, loop in (await db.exec(query)).all():
-        for key in _keys(rating, group_by):
-            groups[key].append((rating, loop))
-    return [_stats(key, rows) for key, rows in sorted(groups.items())]
-
-
-def _keys(rating: Rating, group_by: str) -> list[str]:
-    if group_by == "department":
-        return list(rating.departments)
-    return [{"item": rating.item_code, "centre": rating.district, "channel": rating.channel}[group_by]]
-
-
-def _stats(key: str, rows: list[tuple[Rating, Rectification | None]]) -> RatingStatsRow:
-    levels = Counter(str(r.level) for r, _ in rows)
-    loops = [loop for r, loop in rows if r.level <= BAD_RATING_MAX and loop is not None]
-    bad = sum(1 for r, _ in rows if r.level <= BAD_RATING_MAX)
-    replied = [loop for loop in loops if loop.on_time is not None]
-    return RatingStatsRow(
-        key=key,
-        total=len(rows),
-        levels={str(n): levels.get(str(n), 0) for n in range(1, 6)},
-        good_rate=round((len(rows) - bad) / len(rows), 4) if rows else None,
-        bad=bad,
-        bad_open=sum(1 for loop in loops if loop.status != "closed"),
-        bad_rectified=sum(1 for loop in loops if loop.outcome == "rectified"),
-        bad_explained=sum(1 for loop in loops if loop.outcome == "explained"),
-        bad_overdue=sum(1 for loop in loops if loop.overdue),
-        on_time_rate=round(sum(1 for loop in replied if loop.on_time) / len(replied), 4) if replied else None,
-    )
+    """好差评 statistics over a period (Beijing dates, inclusive), grouped one way; matter
+    (一事一评) and visit (一次一评) ratings together, or one `kind` of them."""
+    if first is not None and last is not None and first > last:
+        raise ApiError(422, "invalid_period", "统计期间的开始日期不能晚于结束日期")
+    return await rating_statistics(await db.connection(), group_by, first, last, kind)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
@@ -108,6 +108,8 @@ class Case(SQLModel, table=True):
         Index("ix_cases_applicant", "applicant_username"),
         Index("ix_cases_departments", "departments", postgresql_using="gin"),
         Index("ix_cases_submitted_at", "submitted_at"),
+        Index("ix_cases_status_submitted_at", "status", "submitted_at"),
+        Index("ix_cases_overdue_submitted_at", "submitted_at", postgresql_where=text("overdue")),
         Index("ix_cases_acceptance_deadline", "acceptance_deadline"),
         Index("ix_cases_completion_deadline", "completion_deadline"),
     )

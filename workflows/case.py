@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from workflows.common import QUICK, RETRY_FOREVER, refuse
+from workflows.common import QUICK, RETRY_FOREVER, quick_activity, refuse
 from workflows.deadlines import DeadlineClock
 from workflows.rating_filing import file_rating, rater_of
 
@@ -586,12 +586,7 @@ class CaseWorkflow:
         return [names.get(c, c) for c in codes]
 
     async def _deadline(self, start: datetime, working_days: int) -> datetime:
-        return await workflow.execute_activity(
-            compute_deadline,
-            DeadlineRequest(start=start, working_days=working_days),
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY_FOREVER,
-        )
+        return await quick_activity(compute_deadline, DeadlineRequest(start=start, working_days=working_days))
 
     def _set_status(self, status: CaseStatus) -> None:
         self._view.status = status
@@ -650,12 +645,8 @@ class CaseWorkflow:
         notes = self._notifications[self._notified :]
         self._recorded, self._notified = len(self._events), len(self._notifications)
         if events or notes:
-            await workflow.execute_activity_method(
-                CaseRecordActivities.record_case,
-                RecordRequest(view=self._view.model_copy(deep=True), events=events, notifications=notes),
-                start_to_close_timeout=QUICK,
-                retry_policy=RETRY_FOREVER,
-            )
+            request = RecordRequest(view=self._view.model_copy(deep=True), events=events, notifications=notes)
+            await quick_activity(CaseRecordActivities.record_case, request)
         await self._report_to_bundle()
 
     # ---- bundle members (办好一件事) --------------------------------------------------------

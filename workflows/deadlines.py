@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from workflows.common import QUICK, RETRY_FOREVER
+from workflows.common import quick_activity
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
@@ -69,12 +69,7 @@ class DeadlineClock:
 
     async def _compute(self) -> DeadlineResult:
         async with self._lock:
-            self.result = await workflow.execute_activity_method(
-                CalendarActivities.deadline,
-                self.spec,
-                start_to_close_timeout=QUICK,
-                retry_policy=RETRY_FOREVER,
-            )
+            self.result = await quick_activity(CalendarActivities.deadline, self.spec)
             self._version += 1
             return self.result
 

@@ -61,6 +61,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             ratings.record_rating,
             ratings.record_rectification,
             ratings.record_visit,
+            review.open_review_tasks,
             review.department_review,
             review.cancel_open_tasks,
         ],

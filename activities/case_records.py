@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 
 from activities.read_model import add_notifications, forward_upsert
-from core.models import Case, Escalation, TimelineEntry
-from core.types import CaseView, RecordRequest
+from core.models import Case, Escalation, ReviewTaskRow, TimelineEntry
+from core.types import CaseView, RecordRequest, TaskStatus
 from core.types import Escalation as EscalationRequest
 
 
@@ -44,6 +45,32 @@ def _case_row(view: CaseView) -> dict:
     }
 
 
+async def _close_inbox_rows(conn: AsyncConnection, view: CaseView) -> None:
+    """The inbox follows the case: a result the case holds closes its task row, even if the
+    request that sent it died before marking the row itself."""
+    for task in view.tasks:
+        if task.status != TaskStatus.COMPLETED:
+            continue
+        # A row the completing request still holds is skipped: that request marks it itself.
+        open_row = (
+            select(ReviewTaskRow.task_id)
+            .where(ReviewTaskRow.task_id == task.task_id, ReviewTaskRow.status == TaskStatus.PENDING.value)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        await conn.execute(
+            update(ReviewTaskRow)
+            .where(ReviewTaskRow.task_id == open_row)
+            .values(
+                status=TaskStatus.COMPLETED.value,
+                outcome=task.outcome.value if task.outcome else None,
+                opinion=task.opinion,
+                completed_by=task.completed_by,
+                completed_at=datetime.now(UTC),
+            )
+        )
+
+
 class CaseRecordActivities:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -56,6 +83,8 @@ class CaseRecordActivities:
                 events = [{"case_id": req.view.case_id, **e.model_dump()} for e in req.events]
                 await conn.execute(insert(TimelineEntry).values(events).on_conflict_do_nothing())
             await add_notifications(conn, req.notifications)
+            if any(e.event == "task_completed" for e in req.events):
+                await _close_inbox_rows(conn, req.view)
 
     @activity.defn
     async def escalate(self, req: EscalationRequest) -> None:

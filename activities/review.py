@@ -1,8 +1,9 @@
-"""Department review tasks (部门审查): an inbox row per task, completed asynchronously.
+"""Department review tasks (部门审查): an inbox row per task.
 
-The activity stores its task token beside the inbox row and returns without a result;
-the department's `POST /tasks/{id}/complete` completes it through the Temporal client.
-The token never leaves the server.
+Since review-updates-v1 a short activity opens the rows and the department's
+`POST /tasks/{id}/complete` sends its result to the case as an update. Cases from before
+keep one asynchronously completed activity per task: its token is stored beside the row and
+the API completes it through the Temporal client; the token never leaves the server.
 """
 
 from __future__ import annotations
@@ -24,6 +25,23 @@ class ReviewActivities:
     def __init__(self, engine: AsyncEngine, client: Client) -> None:
         self._engine = engine
         self._client = client
+
+    @activity.defn
+    async def open_review_tasks(self, tasks: list[ReviewTask]) -> None:
+        """Put each task in its department's inbox; a retry adds nothing."""
+        now = datetime.now(UTC)
+        rows = [
+            {
+                **t.model_dump(),
+                "status": TaskStatus.PENDING.value,
+                "opinion": "",
+                "task_token": b"",
+                "created_at": now,
+            }
+            for t in tasks
+        ]
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(ReviewTaskRow).values(rows).on_conflict_do_nothing())
 
     @activity.defn
     async def department_review(self, task: ReviewTask) -> TaskResult:
@@ -54,7 +72,7 @@ class ReviewActivities:
             .where(ReviewTaskRow.status == TaskStatus.PENDING.value)
         )
         async with self._engine.connect() as conn:
-            tokens = list((await conn.execute(open_tasks)).scalars())
+            tokens = [t for t in (await conn.execute(open_tasks)).scalars() if t]
         for token in tokens:
             # Otherwise the server keeps the activity open until its timeout, a year away.
             try:

@@ -35,6 +35,7 @@ CASE_ERROR_STATUS: dict[str, int] = {
     CaseErrorCode.UNLISTED_MATERIAL: 422,
     CaseErrorCode.MISSING_MATERIALS: 422,
     CaseErrorCode.UNKNOWN_MEMBER: 404,
+    CaseErrorCode.TASK_NOT_OPEN: 409,
 }
 
 _HTTP_MESSAGES = {

@@ -206,6 +206,7 @@ class CaseErrorCode(StrEnum):
     UNLISTED_MATERIAL = "unlisted_material"
     MISSING_MATERIALS = "missing_materials_required"
     UNKNOWN_MEMBER = "unknown_member"
+    TASK_NOT_OPEN = "task_not_open"
 
 
 # ---- messages -------------------------------------------------------------------------
@@ -330,7 +331,7 @@ class WithdrawRequest(BaseModel):
 
 
 class ReviewTask(BaseModel):
-    """A department's review task (部门审查), completed asynchronously through the API."""
+    """A department's review task (部门审查): an inbox row the department completes through the API."""
 
     task_id: str
     case_id: str
@@ -343,6 +344,15 @@ class TaskResult(BaseModel):
     outcome: TaskOutcome
     opinion: str = ""
     completed_by: str
+
+
+class TaskCompletion(BaseModel):
+    """A department's result for its review task, sent to the case as an update."""
+
+    actor: Actor
+    task_id: str
+    outcome: TaskOutcome
+    opinion: str = ""
 
 
 class DeadlineRequest(BaseModel):

@@ -575,6 +575,7 @@ class BundleWorkflow:
         if refused:
             self._log(f"{kind}_refused", None, f"以下事项未能一并办理：{'、'.join(refused)}")
         self._changed = True
+        await self._record()  # the notice is in the read model before the clerk gets the answer
 
     def _require(self, allowed: set[BundleStatus], action: str) -> None:
         if not self._registered:

@@ -59,6 +59,8 @@ with workflow.unsafe.imports_passed_through():
         SignDecision,
         SupplementNotice,
         SupplementRequest,
+        TaskCompletion,
+        TaskOutcome,
         TaskResult,
         TaskStatus,
         TaskView,
@@ -71,6 +73,9 @@ with workflow.unsafe.imports_passed_through():
 CALENDAR_V2 = "calendar-v2"
 # Ratings go to the read model, and a bad one opens a rectification loop (child workflow).
 RATINGS_V2 = "ratings-v2"
+# Department results arrive as `complete_task` updates after a short activity opened the inbox
+# rows; before, each task was an activity completed asynchronously, open for up to a year.
+REVIEW_UPDATES = "review-updates-v1"
 DECIDED = frozenset(
     {
         CaseStatus.APPROVED,
@@ -151,6 +156,7 @@ class CaseWorkflow:
         self._log("submitted", actor, f"已提交（{channel}），等待受理", notify=True)
         await self._record()
         self._registered = True
+        await self._report_to_bundle()  # only now can the bundle act on it
 
     async def _acceptance_phase(self) -> bool:
         """Loop until accepted (True) or ended by rejection or withdrawal (False)."""
@@ -179,7 +185,12 @@ class CaseWorkflow:
         else:
             deadline = self._view.completion_deadline
             watcher = asyncio.create_task(self._watch("completion", deadline, self._decided))
-        handles = [self._start_review(t) for t in self._view.tasks]
+        by_update = workflow.patched(REVIEW_UPDATES)
+        if by_update:
+            await quick_activity(ReviewActivities.open_review_tasks, self._review_tasks())
+            handles = []
+        else:
+            handles = [self._start_review(t) for t in self._view.tasks]
         await workflow.wait_condition(
             lambda: (
                 self._view.status == CaseStatus.WITHDRAWN
@@ -192,6 +203,9 @@ class CaseWorkflow:
         if self._view.status == CaseStatus.WITHDRAWN:
             for handle in handles:
                 handle.cancel()
+            for task in self._view.tasks:
+                if by_update and task.status == TaskStatus.PENDING:
+                    task.status = TaskStatus.CANCELLED
             await workflow.execute_activity_method(
                 ReviewActivities.cancel_open_tasks,
                 self._view.case_id,
@@ -208,14 +222,22 @@ class CaseWorkflow:
     def _decided(self) -> bool:
         return self._view.status in DECIDED
 
+    def _review_tasks(self) -> list[ReviewTask]:
+        view = self._view
+        return [
+            ReviewTask(
+                task_id=t.task_id,
+                case_id=view.case_id,
+                department=t.department,
+                item_code=view.item_code,
+                item_name=view.item_name,
+            )
+            for t in view.tasks
+        ]
+
     def _start_review(self, task: TaskView) -> asyncio.Task:
-        review = ReviewTask(
-            task_id=task.task_id,
-            case_id=self._view.case_id,
-            department=task.department,
-            item_code=self._view.item_code,
-            item_name=self._view.item_name,
-        )
+        """Cases before review-updates-v1: each task is an asynchronously completed activity."""
+        review = next(r for r in self._review_tasks() if r.task_id == task.task_id)
         return asyncio.create_task(self._await_review(task, review))
 
     async def _await_review(self, task: TaskView, review: ReviewTask) -> None:
@@ -230,15 +252,41 @@ class CaseWorkflow:
         except (asyncio.CancelledError, ActivityError):
             task.status = TaskStatus.CANCELLED
             return
-        task.status = TaskStatus.COMPLETED
-        task.outcome = result.outcome
-        task.opinion = result.opinion
-        task.completed_by = result.completed_by
-        verdict = "通过" if result.outcome == "pass" else "不通过"
         actor = Actor(username=result.completed_by, role=Role.DEPARTMENT, department=task.department)
-        department = {d.code: d.name for d in self._input.item.departments}[task.department]
-        self._log("task_completed", actor, f"{department}审查{verdict}：{result.opinion}")
+        self._task_done(task, actor, result.outcome, result.opinion)
         await self._record()
+
+    @workflow.update
+    async def complete_task(self, req: TaskCompletion) -> CaseView:
+        """A department's review result (部门审查意见), straight from its inbox."""
+        task = next(t for t in self._view.tasks if t.task_id == req.task_id)
+        if task.status == TaskStatus.PENDING:  # else the same result again: a retried request
+            self._task_done(task, req.actor, req.outcome, req.opinion)
+            await self._record()
+        return self._view
+
+    @complete_task.validator
+    def _validate_complete_task(self, req: TaskCompletion) -> None:
+        if not self._registered:
+            raise refuse(CaseErrorCode.INVALID_STATE, "办件尚在登记，请稍后再试")
+        task = next((t for t in self._view.tasks if t.task_id == req.task_id), None)
+        if task is None:
+            raise refuse(CaseErrorCode.TASK_NOT_OPEN, "该办件没有这项审查任务")
+        if req.actor.department != task.department:
+            raise refuse(CaseErrorCode.WRONG_DEPARTMENT, "该任务不属于本部门")
+        result = (req.actor.username, req.outcome, req.opinion)
+        retried = (
+            task.status == TaskStatus.COMPLETED and (task.completed_by, task.outcome, task.opinion) == result
+        )
+        if task.status != TaskStatus.PENDING and not retried:
+            raise refuse(CaseErrorCode.TASK_NOT_OPEN, "该任务已办理或已取消，不能重复办理")
+
+    def _task_done(self, task: TaskView, actor: Actor, outcome: TaskOutcome, opinion: str) -> None:
+        task.status, task.outcome, task.opinion = TaskStatus.COMPLETED, outcome, opinion
+        task.completed_by = actor.username
+        verdict = "通过" if outcome == TaskOutcome.PASS else "不通过"
+        department = {d.code: d.name for d in self._input.item.departments}[task.department]
+        self._log("task_completed", actor, f"{department}审查{verdict}：{opinion}")
 
     async def _closing_phase(self) -> None:
         """Approved or denied → wait for delivery → wait for a rating (or the window) → closed."""
@@ -695,7 +743,7 @@ class CaseWorkflow:
     async def _report_to_bundle(self) -> None:
         """Tell the bundle where this member stands, when that changed or a command was handled."""
         link, view = self._input.bundle, self._view
-        if link is None:
+        if link is None or not self._registered:
             return
         report = MemberReport(
             member_key=link.member_key,

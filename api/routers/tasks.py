@@ -14,9 +14,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import current_principal, require_roles, session, temporal
 from api.errors import ApiError, forbidden, not_found
 from api.schemas import TaskComplete, TaskOut
+from api.workflow_calls import send_update
 from core.models import ReviewTaskRow
 from core.security import Principal
-from core.types import DEPARTMENT_ROLES, Role, TaskResult, TaskStatus
+from core.temporal import case_workflow_id
+from core.types import DEPARTMENT_ROLES, Role, TaskCompletion, TaskResult, TaskStatus
+from workflows.case import CaseWorkflow
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -63,6 +66,27 @@ async def complete_task(
         raise ApiError(403, "wrong_department", "该任务不属于本部门")
     if task.status != TaskStatus.PENDING:
         raise ApiError(409, "task_not_open", "该任务已办理或已取消，不能重复办理")
+    if task.task_token:
+        await _complete_activity(db, client, task, body, principal)
+    else:
+        req = TaskCompletion(
+            actor=principal.actor(), task_id=task_id, outcome=body.outcome, opinion=body.opinion
+        )
+        await send_update(client, case_workflow_id(task.case_id), CaseWorkflow.complete_task, req)
+    task.status = TaskStatus.COMPLETED.value
+    task.outcome = body.outcome.value
+    task.opinion = body.opinion
+    task.completed_by = principal.username
+    task.completed_at = datetime.now(UTC)
+    db.add(task)
+    await db.commit()
+    return TaskOut.model_validate(task, from_attributes=True)
+
+
+async def _complete_activity(
+    db: AsyncSession, client: Client, task: ReviewTaskRow, body: TaskComplete, principal: Principal
+) -> None:
+    """A case from before review-updates-v1: its task is an activity waiting for this result."""
     result = TaskResult(outcome=body.outcome, opinion=body.opinion, completed_by=principal.username)
     try:
         await client.get_async_activity_handle(task_token=task.task_token).complete(result)
@@ -72,11 +96,3 @@ async def complete_task(
         task.status = TaskStatus.CANCELLED.value
         await db.commit()
         raise ApiError(409, "task_not_open", "该任务已取消，不能办理") from exc
-    task.status = TaskStatus.COMPLETED.value
-    task.outcome = body.outcome.value
-    task.opinion = body.opinion
-    task.completed_by = principal.username
-    task.completed_at = datetime.now(UTC)
-    db.add(task)
-    await db.commit()
-    return TaskOut.model_validate(task, from_attributes=True)

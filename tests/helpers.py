@@ -24,6 +24,15 @@ SIGN_ONCE_EVENTS = [
     "rated",
     "closed",
 ]
+# The updates such a case receives, each once: the department's result is an update too.
+SIGN_ONCE_UPDATES = {
+    "registered": 1,
+    "decide_acceptance": 1,
+    "complete_task": 1,
+    "sign": 1,
+    "deliver": 1,
+    "rate": 1,
+}
 
 
 async def submit(api: Api, item: tuple[str, list[str]] = SIGN_ONCE, as_: str = "applicant1", **extra) -> dict:

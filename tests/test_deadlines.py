@@ -41,8 +41,8 @@ from core.types import (
     SignDecision,
     SupplementNotice,
     SupplementRequest,
+    TaskCompletion,
     TaskOutcome,
-    TaskResult,
     VerifyRequest,
     WithdrawRequest,
 )
@@ -127,26 +127,24 @@ async def test_acceptance_deadline_passes_and_escalates(skipping, engine: AsyncE
         AcceptanceRequest(actor=CLERK, decision=AcceptanceDecision.ACCEPT),
     )
     assert (await _events(engine, inp.case_id)).count("acceptance_overdue") == 1
-    # Withdrawing closes the open review activity, which would otherwise stop time skipping.
     await handle.execute_update(CaseWorkflow.withdraw, WithdrawRequest(actor=APPLICANT))
     assert (await handle.result()).status == "withdrawn"
 
 
-async def _task_token(engine: AsyncEngine, case_id: str) -> bytes:
+async def _open_task_id(engine: AsyncEngine, case_id: str) -> str:
     async with engine.connect() as conn:
         for _ in range(200):
-            token = (
-                await conn.execute(select(ReviewTaskRow.task_token).where(ReviewTaskRow.case_id == case_id))
-            ).scalar()
-            if token:
-                return token
+            query = select(ReviewTaskRow.task_id).where(ReviewTaskRow.case_id == case_id)
+            task_id = (await conn.execute(query)).scalar()
+            if task_id:
+                return task_id
             await conn.rollback()
             await asyncio.sleep(0.05)
     raise AssertionError("no review task was created")
 
 
 async def _awaiting_signature(skipping, engine: AsyncEngine, item_code: str):
-    """Accept a case and pass its review; no activity stays open, so time can skip."""
+    """Accept a case and pass its review (a complete_task update, as the inbox sends it)."""
     inp = _case_input(item_code)
     await start_case(skipping.client, QUEUE, inp)
     handle = skipping.client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(inp.case_id))
@@ -154,10 +152,12 @@ async def _awaiting_signature(skipping, engine: AsyncEngine, item_code: str):
         CaseWorkflow.decide_acceptance,
         AcceptanceRequest(actor=CLERK, decision=AcceptanceDecision.ACCEPT),
     )
-    token = await _task_token(engine, inp.case_id)
     department = inp.item.lead_department
-    result = TaskResult(outcome=TaskOutcome.PASS, completed_by=f"{department}-staff")
-    await skipping.client.get_async_activity_handle(task_token=token).complete(result)
+    staff = Actor(username=f"{department}-staff", role=Role.DEPARTMENT, department=department)
+    completion = TaskCompletion(
+        actor=staff, task_id=await _open_task_id(engine, inp.case_id), outcome=TaskOutcome.PASS
+    )
+    await handle.execute_update(CaseWorkflow.complete_task, completion)
     for _ in range(200):
         if (await handle.query(CaseWorkflow.view)).status == "awaiting_signature":
             return inp, handle, accepted
@@ -244,8 +244,7 @@ async def test_completion_deadline_and_unrated_close(skipping, engine: AsyncEngi
     inp, handle, accepted = await _awaiting_signature(skipping, engine, "market-001")
     assert accepted.completion_deadline is not None
 
-    # The test server cannot skip time while an activity is open, so the clock jumps
-    # here, while the case waits for its signature (the timer spans both stages).
+    # One completion timer spans review and signing.
     await _skip_to(skipping, accepted.completion_deadline + timedelta(minutes=1))
     assert (await handle.query(CaseWorkflow.view)).overdue
     assert "completion_overdue" in await _events(engine, inp.case_id)

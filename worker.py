@@ -19,6 +19,7 @@ from activities.calendar import CalendarActivities, compute_deadline
 from activities.case_records import CaseRecordActivities
 from activities.ratings import RatingActivities
 from activities.review import ReviewActivities
+from core import fields, logmask
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
 from core.temporal import connect
@@ -74,6 +75,8 @@ async def main() -> None:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set")
     require_production_secrets(settings)
+    logmask.install()
+    fields.configure(settings)
     engine = make_engine(settings.database_url)
     client = await connect(settings)
     worker = build_worker(client, engine, settings.task_queue)

@@ -33,7 +33,8 @@ async def _record(request: Request, status: int) -> None:
     # Read the caller from the token again: the endpoint runs in another task, so nothing it
     # learns comes back to this middleware.
     auth = request.headers.get("authorization", "")
-    token = auth[7:] if auth.lower().startswith("bearer ") else ""
+    # The Temporal UI's codec calls carry the operator's codec session cookie instead.
+    token = auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get("codec_session", "")
     services = request.app.state.services
     principal = read_token(token, services.settings.jwt_secret) if token else None
     entry = {

@@ -7,9 +7,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.types import CaseErrorCode
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a machine-readable code, a Chinese message, and details if any."""
+
+    code: str
+    message: str
+    detail: Any = None
+
+
+# Declared on every route, so the OpenAPI spec describes the error answers as they are sent.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorOut, "description": "请求被拒绝：code 为机器可读的错误码，message 为中文说明"},
+}
 
 
 class ApiError(Exception):
@@ -43,6 +58,7 @@ _HTTP_MESSAGES = {
     403: ("forbidden", "无权访问该资源"),
     404: ("not_found", "请求的资源不存在"),
     405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("payload_too_large", "请求内容过大，不能超过1 MiB"),
 }
 
 
@@ -65,6 +81,11 @@ def install(app: FastAPI) -> None:
             _body("validation_error", "提交的信息不完整或格式有误，请核对后重新提交", problems),
             status_code=422,
         )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # A bug, not a refusal: logged with its traceback by the server; the body keeps the shape.
+        return JSONResponse(_body("internal_error", "系统内部错误，请稍后重试"), status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

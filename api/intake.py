@@ -7,7 +7,6 @@ a retried or double-clicked POST finds the same case instead of creating a secon
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 
@@ -19,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.errors import ApiError, forbidden
 from api.routers.items import load_item
 from api.schemas import BundleCreate, CaseCreate, ItemOut
+from core import fields
 from core.calendar import BEIJING
 from core.models import CASE_NUMBER_SEQUENCE, Account, Submission
 from core.security import Principal
@@ -26,8 +26,9 @@ from core.types import DISTRICTS, ItemSnapshot, Role, SubmissionChannel
 
 
 def request_hash(body: CaseCreate | BundleCreate) -> str:
+    # Keyed: a plain hash of a body holding an ID number could be brute-forced back to it.
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return fields.cipher().mac(canonical, "request")
 
 
 async def validated_item(db: AsyncSession, body: CaseCreate) -> ItemOut:
@@ -101,7 +102,8 @@ async def record_submission(
         idempotency_key=key,
         submitted_by=principal.username,
         request_hash=digest,
-        applicant=body.applicant.model_dump() if body.applicant else {},
+        applicant=body.applicant.model_dump() if body.applicant else {},  # sealed by the column type
+        applicant_id_token=_id_token(body),
         form=body.form,
         created_at=datetime.now(UTC),
     )
@@ -112,6 +114,11 @@ async def record_submission(
         assert existing is not None
         return _same_request(existing, digest)
     return case_id
+
+
+def _id_token(body: CaseCreate) -> str | None:
+    id_number = body.applicant.id_number if body.applicant else None
+    return fields.id_number_token(id_number) if id_number else None
 
 
 async def _by_key(db: AsyncSession, username: str, key: str | None) -> Submission | None:

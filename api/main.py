@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import audit, errors
 from api.deps import Services
+from api.limits import BodyLimit
 from api.routers import (
     audit as audit_router,
 )
@@ -25,12 +26,14 @@ from api.routers import (
     health,
     items,
     notifications,
+    personal_data,
     rectifications,
     supervision,
     tasks,
     themes,
     visits,
 )
+from core import fields, logmask
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
 
@@ -45,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not cfg.database_url:
             raise RuntimeError("DATABASE_URL is not set")
         require_production_secrets(cfg)
+        fields.configure(cfg)
+        logmask.install()
         engine = make_engine(cfg.database_url)
         app.state.services = Services(cfg, engine)
         yield
@@ -57,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyLimit)  # inside the audit log, which records the 413
     audit.install(app)
     # The Temporal UI calls the codec endpoint from the operator's browser.
     app.add_middleware(
@@ -67,11 +73,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_credentials=True,
     )
     app.include_router(health.router)
-    app.include_router(guides.router)
-    app.include_router(codec.router)
+    app.include_router(guides.router, responses=errors.ERROR_RESPONSES)
+    app.include_router(codec.router, responses=errors.ERROR_RESPONSES)
     routers = (auth, items, catalogue, cases, tasks, notifications, calendar, supervision)
-    for module in (*routers, themes, bundles, rectifications, complaints, visits, audit_router):
-        app.include_router(module.router, prefix=API_PREFIX)
+    for module in (
+        *routers,
+        themes,
+        bundles,
+        rectifications,
+        complaints,
+        visits,
+        audit_router,
+        personal_data,
+    ):
+        app.include_router(module.router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     return app
 
 

@@ -74,6 +74,17 @@ def ensure_can_act(principal: Principal, case: Case, action: CaseAction) -> None
     ensure_can_view(principal, case)
 
 
+def sees_personal_data(principal: Principal, case: Case) -> bool:
+    """Full ID numbers and phones: the applicant themself and the window clerks of the case's
+    district (who receive, accept and deliver it). Departments, supervisors and operators see
+    them masked: they review, supervise and operate without needing them."""
+    if principal.role == Role.APPLICANT:
+        return case.applicant_username == principal.username
+    if principal.role == Role.CLERK:
+        return principal.district in (None, case.district)
+    return False
+
+
 class BundleAction(StrEnum):
     ACCEPTANCE = "acceptance"
     SUPPLEMENT_REQUEST = "supplement_request"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from core.types import (
     BUNDLE_STATUS_LABELS,
@@ -31,6 +32,28 @@ from core.types import (
     TaskStatus,
     ThemeMember,
 )
+
+# The largest value an INTEGER column (and so a version number or a page offset) can hold.
+MAX_INT = 2**31 - 1
+
+# Dates and times are ISO 8601 text: no unix timestamps in disguise (`0` is not 1970-01-01).
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_ISO_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+
+
+def _iso(pattern: re.Pattern[str], example: str):
+    def check(value: Any) -> Any:
+        if isinstance(value, (date, datetime)):
+            return value
+        if not isinstance(value, str) or not pattern.match(value):
+            raise ValueError(f"须为 ISO 8601 格式，例如 {example}")
+        return value
+
+    return check
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso(_ISO_DATE, "2026-10-01"))]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso(_ISO_DATETIME, "2026-10-01T09:00:00+08:00"))]
 
 
 class Strict(BaseModel):
@@ -110,7 +133,7 @@ class ItemCreate(Strict):
 
 
 class PublishIn(Strict):
-    effective_from: datetime | None = None
+    effective_from: IsoDateTime | None = None
 
 
 class VersionSummary(BaseModel):
@@ -211,10 +234,10 @@ class DeliveryIn(Strict):
 
 
 class RatingIn(Strict):
-    level: int = Field(ge=1, le=5)
+    level: StrictInt = Field(ge=1, le=5)
     channel: RatingChannel
     comment: str = Field(default="", max_length=2000)
-    anonymous: bool = False
+    anonymous: StrictBool = False
 
 
 class VisitCreate(Strict):
@@ -333,12 +356,12 @@ class DeadlineOut(BaseModel):
 
 
 class CalendarDayIn(Strict):
-    working: bool
+    working: StrictBool
     reason: str = Field(min_length=1, max_length=200)
 
 
 class CalendarYearDay(CalendarDayIn):
-    day: date
+    day: IsoDate
 
 
 class CalendarYearIn(Strict):
@@ -377,7 +400,7 @@ class DepartmentLoad(BaseModel):
 
 
 class VerifyIn(Strict):
-    reasonable: bool
+    reasonable: StrictBool
     finding: str = Field(min_length=1, max_length=2000)
 
 
@@ -391,12 +414,12 @@ class ExplainIn(Strict):
 
 
 class FeedbackIn(Strict):
-    accepted: bool
+    accepted: StrictBool
     note: str = Field(default="", max_length=1000)
 
 
 class ReviewIn(Strict):
-    close: bool
+    close: StrictBool
     opinion: str = Field(default="", max_length=1000)
 
 

@@ -12,6 +12,8 @@ from sqlalchemy import Column, DateTime, Index, LargeBinary, String, UniqueConst
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from core.fields import Sealed
+
 
 def _tz(**kw) -> Column:
     return Column(DateTime(timezone=True), **kw)
@@ -92,9 +94,15 @@ class Submission(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=128)
     submitted_by: str = Field(max_length=64)
     request_hash: str = Field(max_length=64)
-    applicant: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    # Personal data is sealed at rest (core/fields.py); the ID number is findable by its token.
+    applicant: dict = Field(
+        default_factory=dict, sa_column=Column(Sealed("submissions.applicant"), nullable=False)
+    )
+    applicant_id_token: str | None = Field(default=None, max_length=64, index=True)
     form: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
-    delivery_address: str | None = Field(default=None, max_length=500)
+    delivery_address: str | None = Field(
+        default=None, sa_column=Column(Sealed("submissions.delivery_address"))
+    )
     created_at: datetime = Field(sa_column=_tz(nullable=False))
 
 
@@ -263,7 +271,7 @@ class Complaint(SQLModel, table=True):
     case_id: str | None = Field(default=None, max_length=32)
     department: str = Field(max_length=32)
     content: str
-    caller: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    caller: dict = Field(default_factory=dict, sa_column=Column(Sealed("complaints.caller"), nullable=False))
     received_by: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=_tz(nullable=False))
 

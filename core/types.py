@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, StrictBool, StrictInt
 
 # Beijing has kept UTC+8 without daylight saving since 1991; a fixed offset needs no tz database.
 BEIJING_OFFSET = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -57,6 +57,11 @@ PhoneNumber = Annotated[str, AfterValidator(_valid_phone)]
 def mask_id_number(value: str) -> str:
     """110105********1234: enough to recognise, not enough to misuse."""
     return value[:6] + "*" * 8 + value[-4:]
+
+
+def mask_phone(value: str) -> str:
+    """138****5678 (a landline keeps its area code and last 4 digits the same way)."""
+    return value[:3] + "*" * max(len(value) - 7, 0) + value[-4:]
 
 
 # 北京市各区 (the districts whose centres the demo serves)
@@ -733,10 +738,10 @@ class GuideMaterial(BaseModel):
     code: str = Field(min_length=1, max_length=16)
     name: str = Field(min_length=1, max_length=200)
     form: MaterialForm
-    copies: int = Field(ge=0, le=20)
-    required: bool = True
+    copies: StrictInt = Field(ge=0, le=20)
+    required: StrictBool = True
     # May be supplied after acceptance under 容缺受理.
-    deferrable: bool = False
+    deferrable: StrictBool = False
     # The same material across items (e.g. the business licence): handed in once in a bundle.
     shared_code: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{1,31}$")
     note: str = Field(default="", max_length=500)
@@ -747,7 +752,7 @@ class ProcessStep(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    stage: int = Field(ge=1, le=50)
+    stage: StrictInt = Field(ge=1, le=50)
     name: str = Field(min_length=1, max_length=100)
     department: str = Field(min_length=1, max_length=32)
     action: str = Field(default="", max_length=500)
@@ -758,7 +763,7 @@ class Availability(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    available: bool
+    available: StrictBool
     note: str = Field(default="", max_length=500)
 
 
@@ -774,8 +779,8 @@ class GuideContent(BaseModel):
     implementing_body: str | None = Field(default=None, max_length=200)
     acceptance_conditions: list[str] | None = None
     served_parties: list[str] | None = None
-    legal_time_limit_days: int | None = Field(default=None, ge=0, le=3650)
-    promised_time_limit_days: int | None = Field(default=None, ge=0, le=3650)
+    legal_time_limit_days: StrictInt | None = Field(default=None, ge=0, le=3650)
+    promised_time_limit_days: StrictInt | None = Field(default=None, ge=0, le=3650)
     result_name: str | None = Field(default=None, max_length=200)
     result_sample: str | None = Field(default=None, max_length=500)
     fee_standard: str | None = Field(default=None, max_length=500)

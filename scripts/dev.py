@@ -178,8 +178,15 @@ class Stack:
 
     # -- processes ---------------------------------------------------------------------------
 
+    def codec_endpoint(self) -> str:
+        # The same host as the UI's address in the banner: the session cookie is sent to the codec
+        # endpoint only from a page of the same site (127.0.0.1 and localhost are two sites).
+        return f"http://{HOST}:{self.cfg.api_port}/codec"
+
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
+        ui = self.cfg.ui_port
+        env.setdefault("TEMPORAL_UI_ORIGINS", f"http://{HOST}:{ui},http://localhost:{ui}")
         env.update(
             DATABASE_URL=self.database_url,
             TEMPORAL_ADDRESS=self.temporal_address,
@@ -282,6 +289,9 @@ class Stack:
             "--log-level",
             "warn",
             "--ui-disable-news-fetch",
+            # The UI decodes payloads through the API (operators, with a codec session cookie).
+            "--ui-codec-endpoint",
+            self.codec_endpoint(),
             # These only take effect when the db file is new; ensure_search_attributes does the rest.
             *sa.dev_server_flags(),
         ]
@@ -410,6 +420,7 @@ class Stack:
             f"  API            {api}",
             f"  API docs       {api}/docs",
             f"  Temporal UI    {ui}",
+            f"  Codec login    {api}/codec/login  (operators: decoded payloads in the UI, see README)",
             f"  Data           {self.cfg.data_dir}",
             f"  Demo accounts  {', '.join(general)}",
             f"                 <dept>-{'|'.join(suffixes)} for dept in {', '.join(DEPARTMENTS)}",

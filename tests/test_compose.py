@@ -50,6 +50,8 @@ POSTGRES_PORT = 5432
 REQUIRED_SECRETS = {
     "JWT_SECRET": "test-jwt-secret",
     "PAYLOAD_KEYS": "k1:ZGV2LW9ubHktcGF5bG9hZC1rZXktbmV2ZXItdXNlIXg=",
+    "FIELD_KEYS": "f1:ZGV2LW9ubHktZmllbGQta2V5LW5ldmVyLXVzZSEhISE=",
+    "FIELD_LOOKUP_KEY": "ZGV2LW9ubHktbG9va3VwLWtleS1uZXZlci11c2UhISE=",
     "POSTGRES_PASSWORD": "test-superuser-password",
     "TEMPORAL_DB_PASSWORD": "test-temporal-password",
     "GOV_DB_PASSWORD": "test-gov-password",

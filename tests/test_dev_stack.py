@@ -208,6 +208,9 @@ def test_dev_stack_starts_serves_restarts_and_stops_cleanly(tmp_path: Path) -> N
             assert isinstance(resp.json(), list) and resp.json(), resp.text
             assert http.get("/docs").status_code == 200
         assert httpx.get(f"{stack.ui}/", timeout=10, follow_redirects=True).status_code == 200
+        # The UI is pointed at the API's codec endpoint.
+        ui_settings = httpx.get(f"{stack.ui}/api/v1/settings", timeout=10).json()
+        assert ui_settings["Codec"]["Endpoint"] == f"{stack.api}/codec", ui_settings
 
         custom = _temporal(stack.temporal, "operator", "search-attribute", "list")["customAttributes"]
         assert {key.name for key in sa.ALL} <= set(custom), custom

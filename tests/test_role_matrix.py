@@ -94,10 +94,16 @@ POLICY: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/api/v1/visits"): {CLERK},
     ("GET", "/api/v1/visits/{visit_id}"): {APPLICANT, CLERK, SUPERVISOR, OPERATOR},
     ("POST", "/api/v1/visits/{visit_id}/rating"): {APPLICANT, CLERK},
+    ("GET", "/api/v1/complaints/{complaint_id}"): {SUPERVISOR} | DEPARTMENT,
+    ("GET", "/api/v1/cases/{case_id}/applicant"): ANY,
+    ("POST", "/api/v1/cases/lookup"): {CLERK, SUPERVISOR},
     ("GET", "/api/v1/supervision/overdue"): {SUPERVISOR, OPERATOR},
     ("GET", "/api/v1/supervision/load"): {SUPERVISOR, OPERATOR},
     ("GET", "/api/v1/supervision/ratings"): {SUPERVISOR, OPERATOR},
     ("GET", "/api/v1/audit"): {SUPERVISOR},
+    ("GET", "/codec/login"): PUBLIC,
+    ("POST", "/codec/session"): PUBLIC,
+    ("DELETE", "/codec/session"): PUBLIC,
     ("POST", "/codec/decode"): {OPERATOR},
     ("POST", "/codec/encode"): {OPERATOR},
 }
@@ -114,6 +120,7 @@ PLACEHOLDERS = {
     "district": "chaoyang",
     "bundle_id": "BD00000000000000",
     "member_key": "licence",
+    "complaint_id": "C2040010200000000",
 }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from core.codec import new_key
-from core.config import Settings, require_production_secrets
+from core.config import DEV_FIELD_KEYS, DEV_FIELD_LOOKUP_KEY, Settings, require_production_secrets
 from tests.conftest import Api
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -67,8 +69,19 @@ async def test_production_refuses_dev_secrets() -> None:
         require_production_secrets(Settings(environment="production"))
     with pytest.raises(RuntimeError, match="PAYLOAD_KEYS"):
         require_production_secrets(Settings(environment="production", jwt_secret="s" * 48))
-    private = Settings(environment="production", jwt_secret="s" * 48, payload_keys=f"k1:{new_key()}")
+    private = Settings(
+        environment="production",
+        jwt_secret="s" * 48,
+        payload_keys=f"k1:{new_key()}",
+        field_keys=f"f1:{new_key()}",
+        field_lookup_key=new_key(),
+    )
     require_production_secrets(private)
+    with pytest.raises(RuntimeError, match="FIELD_KEYS"):
+        with_dev_key = f"f2:{new_key()},{DEV_FIELD_KEYS}"
+        require_production_secrets(dataclasses.replace(private, field_keys=with_dev_key))
+    with pytest.raises(RuntimeError, match="FIELD_LOOKUP_KEY"):
+        require_production_secrets(dataclasses.replace(private, field_lookup_key=DEV_FIELD_LOOKUP_KEY))
     require_production_secrets(Settings(environment="dev"))
 
 

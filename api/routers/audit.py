@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -10,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import require_roles, session
-from api.schemas import AuditOut
+from api.schemas import AuditOut, IsoDateTime
 from core.models import AuditEntry
 from core.security import Principal
 from core.types import Role
@@ -24,7 +23,7 @@ async def audit_log(
     _: Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))],
     username: str | None = None,
     path_prefix: str | None = None,
-    since: datetime | None = None,
+    since: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
     query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)

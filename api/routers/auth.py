@@ -27,27 +27,37 @@ async def login(
     db: AsyncSession = Depends(session),
     cfg: Settings = Depends(settings),
 ) -> TokenOut:
-    throttle = svc.login_throttle
-    keys = (f"user:{form.username}", f"ip:{request.client.host if request.client else '-'}")
-    wait = throttle.retry_after(*keys)
-    if wait:
-        raise ApiError(429, "too_many_attempts", f"登录失败次数过多，请{wait}秒后再试", {"retry_after": wait})
-    account = await db.get(Account, form.username)
-    if account is None or not verify_password(account.password_hash, form.password):
-        throttle.failed(*keys)
-        raise ApiError(401, "invalid_credentials", "用户名或密码错误")
-    throttle.succeeded(keys[0])
-    principal = Principal(
-        username=account.username,
-        role=Role(account.role),
-        department=account.department,
-        district=account.district,
-    )
+    principal = await authenticate(request, form.username, form.password, svc, db)
+    account = await db.get(Account, principal.username)
+    assert account is not None
     ttl = timedelta(minutes=cfg.token_ttl_minutes)
     return TokenOut(
         access_token=issue_token(principal, cfg.jwt_secret, ttl),
         expires_in=int(ttl.total_seconds()),
         role=account.role,
+        department=account.department,
+        district=account.district,
+    )
+
+
+async def authenticate(
+    request: Request, username: str, password: str, svc: Services, db: AsyncSession
+) -> Principal:
+    """Password check with login throttling (per account and per address); also used by the
+    operators' codec session (api/routers/codec.py)."""
+    throttle = svc.login_throttle
+    keys = (f"user:{username}", f"ip:{request.client.host if request.client else '-'}")
+    wait = throttle.retry_after(*keys)
+    if wait:
+        raise ApiError(429, "too_many_attempts", f"登录失败次数过多，请{wait}秒后再试", {"retry_after": wait})
+    account = await db.get(Account, username)
+    if account is None or not verify_password(account.password_hash, password):
+        throttle.failed(*keys)
+        raise ApiError(401, "invalid_credentials", "用户名或密码错误")
+    throttle.succeeded(keys[0])
+    return Principal(
+        username=account.username,
+        role=Role(account.role),
         department=account.department,
         district=account.district,
     )

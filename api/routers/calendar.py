@@ -20,7 +20,15 @@ from temporalio.service import RPCError
 
 from api.deps import Services, require_roles, services, session, settings, temporal
 from api.errors import ApiError
-from api.schemas import CalendarChangeOut, CalendarDayIn, CalendarDayOut, CalendarYearIn, DeadlineOut
+from api.schemas import (
+    CalendarChangeOut,
+    CalendarDayIn,
+    CalendarDayOut,
+    CalendarYearIn,
+    DeadlineOut,
+    IsoDate,
+    IsoDateTime,
+)
 from core.calendar import BEIJING, load_calendar
 from core.config import Settings
 from core.models import CalendarOverride, CalendarSchedule
@@ -35,12 +43,22 @@ Operator = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
 MAX_SPAN = 366
 
 
+# The calendar knows the years a case can live in; dates far outside would overflow deadlines.
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _in_range(*days: date) -> None:
+    if any(not EARLIEST <= d <= LATEST for d in days):
+        raise ApiError(422, "date_out_of_range", f"日期须在{EARLIEST.year}年至{LATEST.year}年之间")
+
+
 @router.get("/days", response_model=list[CalendarDayOut])
 async def days(
+    first: Annotated[IsoDate, Query(alias="from")],
+    last: Annotated[IsoDate, Query(alias="to")],
     svc: Services = Depends(services),
-    first: Annotated[date, Query(alias="from")] = ...,
-    last: Annotated[date, Query(alias="to")] = ...,
 ) -> list[CalendarDayOut]:
+    _in_range(first, last)
     if not 0 <= (last - first).days < MAX_SPAN:
         raise ApiError(422, "invalid_range", f"日期范围须从早到晚且不超过{MAX_SPAN}天")
     calendar = await load_calendar(svc.engine)
@@ -49,7 +67,7 @@ async def days(
 
 @router.get("/deadline", response_model=DeadlineOut)
 async def deadline(
-    start: datetime,
+    start: IsoDateTime,
     svc: Services = Depends(services),
     working_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
     calendar_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
@@ -58,6 +76,7 @@ async def deadline(
         raise ApiError(422, "one_period_required", "请在 working_days 与 calendar_days 中二选一")
     if start.tzinfo is None:
         start = start.replace(tzinfo=BEIJING)  # a clerk's local time
+    _in_range(start.date())
     calendar = await load_calendar(svc.engine)
     if working_days is not None:
         due = calendar.add_working_days(start, working_days)
@@ -68,13 +87,14 @@ async def deadline(
 
 @router.put("/days/{day}", response_model=CalendarChangeOut)
 async def set_day(
-    day: date,
+    day: IsoDate,
     body: CalendarDayIn,
     db: Db,
     principal: Operator,
     client=Depends(temporal),
     cfg: Settings = Depends(settings),
 ) -> CalendarChangeOut:
+    _in_range(day)
     await db.exec(_upsert(day, body.working, body.reason, principal.username))
     await db.commit()
     return await _rearm(client, cfg, day, day)
@@ -82,12 +102,13 @@ async def set_day(
 
 @router.delete("/days/{day}", response_model=CalendarChangeOut)
 async def clear_day(
-    day: date,
+    day: IsoDate,
     db: Db,
     principal: Operator,
     client=Depends(temporal),
     cfg: Settings = Depends(settings),
 ) -> CalendarChangeOut:
+    _in_range(day)
     await db.exec(delete(CalendarOverride).where(CalendarOverride.day == day))
     await db.commit()
     return await _rearm(client, cfg, day, day)
@@ -103,6 +124,8 @@ async def upload_year(
     cfg: Settings = Depends(settings),
 ) -> CalendarChangeOut:
     """The State Council's schedule for a year: it replaces that year's overrides at once."""
+    if not EARLIEST.year <= year <= LATEST.year:
+        raise ApiError(422, "date_out_of_range", f"年份须在{EARLIEST.year}年至{LATEST.year}年之间")
     strays = sorted({d.day.isoformat() for d in body.days if d.day.year != year})
     if strays:
         raise ApiError(422, "date_outside_year", f"以下日期不属于{year}年：{'、'.join(strays)}", strays)

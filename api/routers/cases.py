@@ -16,6 +16,7 @@ from api.errors import ApiError, not_found
 from api.policy import ACTION_ROLES, CaseAction, case_scope, ensure_can_act, ensure_can_view
 from api.routers import visits
 from api.schemas import (
+    MAX_INT,
     AcceptanceIn,
     CaseCreate,
     CaseOut,
@@ -101,7 +102,7 @@ async def list_cases(
     department: str | None = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> CasePage:
     conditions = [case_scope(principal)]
     if status is not None:

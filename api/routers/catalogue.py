@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,6 +19,7 @@ from api.deps import require_roles, session
 from api.errors import ApiError, not_found
 from api.routers.items import department_names
 from api.schemas import (
+    MAX_INT,
     DiffOut,
     DistrictVariantOut,
     ItemCreate,
@@ -37,6 +38,7 @@ router = APIRouter(prefix="/catalogue/items", tags=["catalogue"])
 
 Db = Annotated[AsyncSession, Depends(session)]
 Operator = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
+Version = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 # Clock skew tolerated when an operator publishes "now" with an explicit time.
 _PAST_TOLERANCE = timedelta(minutes=1)
@@ -142,12 +144,14 @@ async def new_draft(code: str, db: Db, operator: Operator) -> VersionOut:
 
 
 @router.get("/{code}/versions/{version}", response_model=VersionOut)
-async def get_version(code: str, version: int, db: Db, _: Operator) -> VersionOut:
+async def get_version(code: str, version: Version, db: Db, _: Operator) -> VersionOut:
     return _full(await _version(db, code, version), await _in_force_version(db, code))
 
 
 @router.patch("/{code}/versions/{version}", response_model=VersionOut)
-async def edit_draft(code: str, version: int, body: GuideContent, db: Db, operator: Operator) -> VersionOut:
+async def edit_draft(
+    code: str, version: Version, body: GuideContent, db: Db, operator: Operator
+) -> VersionOut:
     """Change some fields of a draft (fields not sent stay as they are)."""
     await _lock_item(db, code)  # not while it is being published
     row = await _version(db, code, version)
@@ -162,7 +166,7 @@ async def edit_draft(code: str, version: int, body: GuideContent, db: Db, operat
 
 
 @router.post("/{code}/versions/{version}/validation", response_model=ValidationOut)
-async def validate_version(code: str, version: int, db: Db, _: Operator) -> ValidationOut:
+async def validate_version(code: str, version: Version, db: Db, _: Operator) -> ValidationOut:
     row = await _version(db, code, version)
     problems = guides.validate(code, GuideContent.model_validate(row.content), await department_names(db))
     return ValidationOut(code=code, version=version, valid=not problems, problems=problems)
@@ -170,7 +174,7 @@ async def validate_version(code: str, version: int, db: Db, _: Operator) -> Vali
 
 @router.post("/{code}/versions/{version}/publish", response_model=VersionOut)
 async def publish(
-    code: str, version: int, db: Db, operator: Operator, body: PublishIn | None = None
+    code: str, version: Version, db: Db, operator: Operator, body: PublishIn | None = None
 ) -> VersionOut:
     """Publish a valid draft; it takes effect at `effective_from` (default: now) for every
     channel and every district at once."""
@@ -222,8 +226,8 @@ async def diff_versions(
     code: str,
     db: Db,
     _: Operator,
-    from_version: Annotated[int, Query(alias="from", ge=1)],
-    to_version: Annotated[int, Query(alias="to", ge=1)],
+    from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_INT)],
+    to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_INT)],
 ) -> DiffOut:
     """What changed from one version to another, element by element."""
     before = GuideContent.model_validate((await _version(db, code, from_version)).content)

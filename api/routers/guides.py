@@ -20,7 +20,15 @@ router = APIRouter(tags=["guides"])
 _ERROR_HEAD = '<!DOCTYPE html><html lang="zh-CN"><meta charset="utf-8"><title>办事指南</title>'
 
 
-@router.get("/guides/{code}", response_class=HTMLResponse, name="guide_page")
+_HTML_ERROR = {"description": "错误页（HTML）", "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+@router.get(
+    "/guides/{code}",
+    response_class=HTMLResponse,
+    name="guide_page",
+    responses={304: {"description": "未变化"}, "4XX": _HTML_ERROR},
+)
 async def guide_page(
     code: str,
     db: Annotated[AsyncSession, Depends(session)],

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import session
 from api.errors import ApiError, not_found
-from api.schemas import DepartmentOut, GuideOut, GuideSettingsOut, ItemOut
+from api.schemas import MAX_INT, DepartmentOut, GuideOut, GuideSettingsOut, ItemOut
 from core import guides
 from core.flowchart import flowchart_svg
 from core.models import Department, GuideVersion
@@ -118,7 +118,7 @@ async def get_guide(
     db: Db,
     district: str | None = None,
     channel: Annotated[GuideChannel | None, Query(description="online / window / mobile / kiosk")] = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """办事指南: identical content for every channel (the channel never changes the content)."""
@@ -132,7 +132,10 @@ async def get_guide(
     "/{code}/flowchart.svg", response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}}
 )
 async def get_flowchart(
-    code: str, db: Db, version: Annotated[int | None, Query(ge=1)] = None, if_none_match: IfNoneMatch = None
+    code: str,
+    db: Db,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """办理流程图, drawn from the process steps of the published guide."""
     row, content = await published_guide(db, code, None, version)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -14,7 +13,7 @@ from activities.calendar import TIMED_STATUSES
 from api.deps import require_roles, session
 from api.errors import ApiError
 from api.rating_stats import GROUPS, KINDS, rating_statistics
-from api.schemas import DepartmentLoad, EscalationOut, RatingStatsRow
+from api.schemas import DepartmentLoad, EscalationOut, IsoDate, RatingStatsRow
 from core.models import Case, Escalation
 from core.security import Principal
 from core.types import Role
@@ -71,8 +70,8 @@ async def rating_stats(
     db: Db,
     _: Supervisor,
     group_by: Annotated[str, Query(pattern=f"^({'|'.join(GROUPS)})$")] = "department",
-    first: Annotated[date | None, Query(alias="from")] = None,
-    last: Annotated[date | None, Query(alias="to")] = None,
+    first: Annotated[IsoDate | None, Query(alias="from")] = None,
+    last: Annotated[IsoDate | None, Query(alias="to")] = None,
     kind: Annotated[str | None, Query(pattern=f"^({'|'.join(KINDS)})$")] = None,
 ) -> list[RatingStatsRow]:
     """好差评 statistics over a period (Beijing dates, inclusive), grouped one way; matter

@@ -114,7 +114,10 @@ async def _assert_each_once(api: Api, engine: AsyncEngine, client: Client, case_
             for e in (await handle.fetch_history()).events
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
         )
-        assert updates == SIGN_ONCE_UPDATES
+        # A submission retried after its answer was lost asks `registered` (read-only) again;
+        # every update that changes the case is there exactly once.
+        assert updates.pop("registered") >= 1
+        assert updates == {k: n for k, n in SIGN_ONCE_UPDATES.items() if k != "registered"}
 
 
 # ---- servers of the test's own -------------------------------------------------------------

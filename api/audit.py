@@ -1,17 +1,19 @@
 """The audit log (审计日志): who changed what, when, and with what result.
 
-Every state-changing request (POST, PUT, PATCH, DELETE) is recorded after it is answered:
-the caller as the token names them, the method and path, the status. Bodies are never
-recorded (they hold personal data). The table refuses updates and deletes.
+Every state-changing request (POST, PUT, PATCH, DELETE) is recorded once its answer is ready,
+before it is sent: the caller as the token names them, the method and path, the status. Bodies
+are never recorded (they hold personal data). The table refuses updates and deletes.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from http.cookies import SimpleCookie
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from sqlalchemy import insert
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.models import AuditEntry
 from core.security import read_token
@@ -21,34 +23,58 @@ log = logging.getLogger("api.audit")
 
 
 def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def audit(request: Request, call_next) -> Response:
-        response = await call_next(request)
-        if request.method in CHANGES:
-            await _record(request, response.status_code)
-        return response
+    app.add_middleware(AuditLog)
 
 
-async def _record(request: Request, status: int) -> None:
+class AuditLog:
+    """Pure ASGI (no per-request task or stream of BaseHTTPMiddleware): the entry is written when
+    the answer's status is known and before it is sent, in one autocommitted INSERT."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in CHANGES:
+            await self.app(scope, receive, send)
+            return
+
+        async def audited(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await _record(scope, message["status"])
+            await send(message)
+
+        await self.app(scope, receive, audited)
+
+
+def _caller_token(scope: Scope) -> str:
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:]
+    # The Temporal UI's codec calls carry the operator's codec session cookie instead.
+    morsel = SimpleCookie(headers.get("cookie", "")).get("codec_session")
+    return morsel.value if morsel else ""
+
+
+async def _record(scope: Scope, status: int) -> None:
     # Read the caller from the token again: the endpoint runs in another task, so nothing it
     # learns comes back to this middleware.
-    auth = request.headers.get("authorization", "")
-    # The Temporal UI's codec calls carry the operator's codec session cookie instead.
-    token = auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get("codec_session", "")
-    services = request.app.state.services
+    services = scope["app"].state.services
+    token = _caller_token(scope)
     principal = read_token(token, services.settings.jwt_secret) if token else None
+    client = scope.get("client")
     entry = {
         "at": datetime.now(UTC),
         "username": principal.username if principal else None,
         "role": principal.role.value if principal else None,
-        "method": request.method,
-        "path": request.url.path[:300],
+        "method": scope["method"],
+        "path": scope["path"][:300],
         "status": status,
-        "client": request.client.host if request.client else None,
+        "client": client[0] if client else None,
     }
-    engine = services.engine
     try:
-        async with engine.begin() as conn:
-            await conn.execute(insert(AuditEntry).values(**entry))
-    except Exception:  # the answer has been given; losing the audit row must be loud, not fatal
+        async with services.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(insert(AuditEntry).values(**entry))
+    except Exception:  # the answer is ready; losing the audit row must be loud, not fatal
         log.exception("audit entry not recorded: %s %s %s", entry["method"], entry["path"], status)

@@ -56,6 +56,8 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             calendar.deadline,
             calendar.affected_cases,
             calendar.signal_calendar_changed,
+            calendar.affected_rectifications,
+            calendar.signal_rectifications,
             records.record_case,
             records.escalate,
             bundles.record_bundle,

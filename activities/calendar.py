@@ -1,5 +1,5 @@
 """Deadlines (computed here so workflow code never touches the calendar) and the re-arming of
-running cases when operators change the calendar."""
+running cases and rectification loops when operators change the calendar."""
 
 from __future__ import annotations
 
@@ -13,9 +13,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.calendar import BEIJING, add_working_days, load_calendar
-from core.models import Case
+from core.models import Case, Rectification
 from core.temporal import case_workflow_id
-from core.types import CalendarChange, CaseStatus, DeadlineRequest, DeadlineResult, DeadlineSpec
+from core.types import (
+    CalendarChange,
+    CaseStatus,
+    DeadlineRequest,
+    DeadlineResult,
+    DeadlineSpec,
+    RectificationStatus,
+)
 
 # Cases whose clocks still run: these hold armed deadline timers.
 TIMED_STATUSES = [
@@ -24,6 +31,8 @@ TIMED_STATUSES = [
     CaseStatus.UNDER_REVIEW,
     CaseStatus.AWAITING_SIGNATURE,
 ]
+# Rectification loops whose reply deadline still runs (no reply yet).
+UNREPLIED = [RectificationStatus.VERIFYING, RectificationStatus.RECTIFYING, RectificationStatus.EXPLAINING]
 REARM_PAGE = 500
 SIGNAL_CONCURRENCY = 32
 
@@ -76,17 +85,45 @@ class CalendarActivities:
     @activity.defn
     async def signal_calendar_changed(self, case_ids: list[str]) -> int:
         """Signal each case to recompute its deadlines; bounded concurrency, idempotent."""
+        return await self._signal([case_workflow_id(c) for c in case_ids])
+
+    @activity.defn
+    async def affected_rectifications(self, change: CalendarChange) -> list[str]:
+        """One page (by rectification id, `change.cursor`) of loops not yet replied to nor
+        overdue whose reply deadline spans the changed dates."""
+        first = datetime.combine(change.first_day, time(0), tzinfo=BEIJING)
+        last = datetime.combine(change.last_day, time.max, tzinfo=BEIJING)
+        loop = Rectification
+        query = (
+            select(loop.rectification_id)
+            .where(
+                loop.status.in_([s.value for s in UNREPLIED]), loop.on_time.is_(None), loop.overdue.is_(False)
+            )
+            .where(loop.deadline >= first, loop.opened_at <= last)
+            .where(loop.rectification_id > change.cursor)
+            .order_by(loop.rectification_id)
+            .limit(REARM_PAGE)
+        )
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    @activity.defn
+    async def signal_rectifications(self, rectification_ids: list[str]) -> int:
+        """Signal each rectification loop to recompute its reply deadline; idempotent."""
+        return await self._signal([f"rectification-{r}" for r in rectification_ids])
+
+    async def _signal(self, workflow_ids: list[str]) -> int:
         gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
 
-        async def one(case_id: str) -> int:
+        async def one(workflow_id: str) -> int:
             async with gate:
-                handle = self._client.get_workflow_handle(case_workflow_id(case_id))
+                handle = self._client.get_workflow_handle(workflow_id)
                 try:
                     await handle.signal("calendar_changed")
                     return 1
-                except RPCError as exc:  # a case that has just ended needs no re-arming
+                except RPCError as exc:  # a workflow that has just ended needs no re-arming
                     if exc.status != RPCStatusCode.NOT_FOUND:
                         raise
                     return 0
 
-        return sum(await asyncio.gather(*(one(c) for c in case_ids)))
+        return sum(await asyncio.gather(*(one(w) for w in workflow_ids)))

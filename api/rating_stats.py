@@ -5,7 +5,8 @@ stream here. A rating counts once in every group it belongs to: under each of it
 (a visit: the departments of every case handled in it) and each of its items; once under its
 centre (district), clerk (the visit's, or the one who accepted the case; none: not counted),
 channel, kind (matter / visit), day or month (Beijing dates). Its rectification loop (`R<case id>` or
-`R<visit id>`) gives the bad ratings' open / rectified / explained / overdue counts.
+`R<visit id>`) gives the bad ratings' open / rectified / explained / overdue counts; a bad rating
+is open until its loop is closed (also while the loop's row is not written yet).
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ async def rating_statistics(
             count(),
             *(count(rated.c.level == n) for n in range(1, 6)),
             count(bad),
-            count(bad, loop.c.status != "closed"),
+            # A bad rating is open until its loop is closed, even before the loop's row is written.
+            count(bad, loop.c.status.is_distinct_from("closed")),
             count(bad, loop.c.outcome == "rectified"),
             count(bad, loop.c.outcome == "explained"),
             count(bad, loop.c.overdue),

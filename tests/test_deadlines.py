@@ -14,13 +14,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.workflow_calls import start_case
 from core import search_attributes as sa
-from core.calendar import BEIJING, STATUTORY
+from core.calendar import BEIJING, STATUTORY, load_calendar
 from core.config import Settings
-from core.models import CalendarOverride, NotificationRow, ReviewTaskRow, TimelineEntry
+from core.models import CalendarOverride, NotificationRow, Rectification, ReviewTaskRow, TimelineEntry
 from core.models import Escalation as EscalationRow
 from core.seed import seed_snapshot
 from core.temporal import case_workflow_id, data_converter
@@ -29,6 +30,7 @@ from core.types import (
     AcceptanceDecision,
     AcceptanceRequest,
     Actor,
+    CalendarChange,
     CaseInput,
     DeliveryMethod,
     DeliveryRequest,
@@ -46,8 +48,9 @@ from core.types import (
     VerifyRequest,
     WithdrawRequest,
 )
-from tests.conftest import SESSION, venv_binary
+from tests.conftest import SESSION, Api, venv_binary
 from worker import build_worker
+from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.case import CaseWorkflow
 from workflows.rectification import RectificationWorkflow
 
@@ -303,7 +306,8 @@ async def _messages(engine: AsyncEngine, case_id: str) -> list[str]:
         return list(rows.scalars())
 
 
-async def test_rectification_overdue_escalates(skipping, engine: AsyncEngine) -> None:
+async def _open_rectification(skipping, engine: AsyncEngine):
+    """A 12345 complaint's loop for `tax`, started now (test-server time), recorded with its deadline."""
     rid = f"RTS{uuid.uuid4().hex[:10].upper()}"
     opened = await skipping.get_current_time()
     handle = await skipping.client.start_workflow(
@@ -320,13 +324,47 @@ async def test_rectification_overdue_escalates(skipping, engine: AsyncEngine) ->
         id=f"rectification-{rid}",
         task_queue=QUEUE,
     )
-    expected = STATUTORY.add_calendar_days(opened, 7)
     for _ in range(200):
-        view = await handle.query(RectificationWorkflow.view)
-        if view.deadline:
-            break
+        row = await _loop_row(engine, rid)
+        if row is not None and row.deadline is not None:
+            return rid, opened, handle, row.deadline
         await asyncio.sleep(0.05)
-    assert view.deadline == expected.at
+    raise AssertionError(f"{rid} was not recorded with its deadline")
+
+
+async def _loop_row(engine: AsyncEngine, rid: str):
+    async with engine.connect() as conn:
+        query = select(Rectification).where(Rectification.rectification_id == rid)
+        return (await conn.execute(query)).one_or_none()
+
+
+async def _close_explained(handle) -> None:
+    staff = Actor(username="tax-staff", role=Role.DEPARTMENT, department="tax")
+    await handle.execute_update(
+        RectificationWorkflow.verify, VerifyRequest(actor=staff, reasonable=False, finding="无法定依据")
+    )
+    await handle.execute_update(
+        RectificationWorkflow.explain, ExplainRequest(actor=staff, explanation="已说明")
+    )
+    supervisor = Actor(username="supervisor1", role=Role.SUPERVISOR)
+    await handle.execute_update(RectificationWorkflow.review, ReviewRequest(actor=supervisor, close=True))
+
+
+async def _until(check, what: str):
+    """The read model is written by activities: poll until `check()` answers something truthy."""
+    for _ in range(200):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(what)
+
+
+async def test_rectification_overdue_escalates(skipping, engine: AsyncEngine, api: Api) -> None:
+    rid, opened, handle, deadline = await _open_rectification(skipping, engine)
+    expected = STATUTORY.add_calendar_days(opened, 7)
+    assert deadline == expected.at
+    assert (await handle.query(RectificationWorkflow.view)).deadline == expected.at
 
     await _skip_to(skipping, expected.warning_at + timedelta(minutes=1))
     assert (await handle.query(RectificationWorkflow.view)).warning
@@ -337,14 +375,82 @@ async def test_rectification_overdue_escalates(skipping, engine: AsyncEngine) ->
         row = (await conn.execute(select(EscalationRow).where(EscalationRow.case_id == rid))).one()
         assert row.kind == "rectification" and row.department == "tax"
 
-    staff = Actor(username="tax-staff", role=Role.DEPARTMENT, department="tax")
-    await handle.execute_update(
-        RectificationWorkflow.verify, VerifyRequest(actor=staff, reasonable=False, finding="无法定依据")
-    )
-    await handle.execute_update(
-        RectificationWorkflow.explain, ExplainRequest(actor=staff, explanation="已说明")
-    )
-    supervisor = Actor(username="supervisor1", role=Role.SUPERVISOR)
-    await handle.execute_update(RectificationWorkflow.review, ReviewRequest(actor=supervisor, close=True))
+    # Where supervisors look: the API reads the same read model the worker writes.
+    async def escalated():
+        params = {"department": "tax", "limit": 500}
+        r = await api.get("/supervision/overdue", "supervisor1", params=params)
+        assert r.status_code == 200, r.text
+        return [e for e in r.json() if e["case_id"] == rid]
+
+    (escalation,) = await _until(escalated, "no escalation in /supervision/overdue")
+    assert escalation["kind"] == "rectification" and escalation["department"] == "tax"
+    assert datetime.fromisoformat(escalation["deadline"]) == expected.at
+
+    async def listed(who: str, overdue: bool):
+        r = await api.get("/rectifications", who, params={"overdue": overdue})
+        assert r.status_code == 200, r.text
+        return [x for x in r.json() if x["rectification_id"] == rid]
+
+    (loop,) = await _until(lambda: listed("supervisor1", True), "not in /rectifications?overdue=true")
+    assert loop["overdue"] and loop["status"] == "verifying"
+    assert [e["event"] for e in loop["events"]] == ["opened", "warning", "overdue"]
+    assert await listed("supervisor1", False) == []
+    assert len(await listed("tax-staff", True)) == 1  # the responsible department sees it too
+    assert await listed("market-staff", True) == []
+
+    await _close_explained(handle)
     final = await handle.result()
     assert final.status == "closed" and final.outcome == "explained" and final.overdue
+
+
+async def test_a_calendar_change_moves_a_rectification_deadline(skipping, engine: AsyncEngine) -> None:
+    rid, opened, handle, old = await _open_rectification(skipping, engine)
+    day_off = old.astimezone(BEIJING).date()  # the loop's last day becomes a holiday
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(CalendarOverride).values(
+                day=day_off,
+                working=False,
+                reason="测试：临时停止办公",
+                updated_by="operator1",
+                updated_at=datetime.now(UTC),
+            )
+        )
+    try:
+        expected = (await load_calendar(engine)).add_calendar_days(opened, 7)
+        assert expected.at > old and expected.at.astimezone(BEIJING).date() > day_off
+        # As the API starts it: the change pages through the read model and signals the loop.
+        change = CalendarChange(change_id=uuid.uuid4().hex, first_day=day_off, last_day=day_off)
+        rearm = await skipping.client.start_workflow(
+            CalendarChangeWorkflow.run, change, id=f"calendar-change-{change.change_id}", task_queue=QUEUE
+        )
+
+        async def moved():
+            # describe(), not result(): waiting on a result would let the test server skip time.
+            done = (await rearm.describe()).status == WorkflowExecutionStatus.COMPLETED
+            view = await handle.query(RectificationWorkflow.view)
+            return done and view.deadline != old and view
+
+        view = await _until(moved, "the calendar change did not move the rectification deadline")
+        assert view.deadline == expected.at and not view.overdue
+        assert [e.event for e in view.events] == ["opened", "deadline_recomputed"]
+
+        async def recorded():
+            return (await _loop_row(engine, rid)).deadline == expected.at
+
+        await _until(recorded, "the read model kept the old deadline")
+
+        await _skip_to(skipping, old + timedelta(minutes=1))  # no timer on the old date
+        assert not (await handle.query(RectificationWorkflow.view)).overdue
+        await _skip_to(skipping, expected.at + timedelta(minutes=1))
+        late = await handle.query(RectificationWorkflow.view)
+        assert late.overdue and late.warning
+        assert [e.event for e in late.events].count("overdue") == 1
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(EscalationRow).where(EscalationRow.case_id == rid))).one()
+        assert row.deadline == expected.at
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(delete(CalendarOverride).where(CalendarOverride.day == day_off))
+    await _close_explained(handle)
+    assert (await handle.result()).overdue

@@ -5,7 +5,8 @@ department verifies it (核实), then rectifies (整改: what was wrong, what wa
 complaint that is unreasonable or lacks legal basis, explains (解释说明); a real-name rater
 gets the reply and says whether they accept it (回访); a supervisor closes it, or sends it
 back once for more work. The department must reply within 7 days (calendar rule); a warning
-fires on the last day and an escalation when it passes.
+fires on the last day and an escalation when it passes. A calendar change that moves the last
+day (a holiday declared on it) moves the deadline and its timers while no reply is given.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ with workflow.unsafe.imports_passed_through():
 
 S = RectificationStatus
 REPLIED = frozenset({S.AWAITING_FEEDBACK, S.AWAITING_REVIEW, S.CLOSED})
+# Calendar changes recompute the reply deadline (a `calendar_changed` signal). Loops that got
+# the signal under older code (which buffered it unhandled) keep ignoring it on replay.
+RECTIFICATION_CALENDAR = "rectification-calendar-v1"
 
 
 @workflow.defn(name="RectificationWorkflow")
@@ -155,6 +159,23 @@ class RectificationWorkflow:
         return self._view
 
     # ---- deadline ---------------------------------------------------------------------------
+
+    @workflow.signal
+    async def calendar_changed(self) -> None:
+        """Operators changed the calendar: recompute the reply deadline while it still runs
+        (not replied, not yet overdue) and re-arm its warning and overdue timers."""
+        if not workflow.patched(RECTIFICATION_CALENDAR):
+            return
+        if self._view.replied_at is not None or self._clock.overdue:
+            return
+        if not await self._clock.recompute():
+            return
+        self._view.deadline = self._clock.at
+        due = f"{self._clock.at:%Y-%m-%d}"
+        self._log("deadline_recomputed", None, f"工作日历调整，核实整改时限重新计算为 {due}")
+        inbox = department_inbox(self._view.department)
+        self._notify(inbox, f"{self._view.rectification_id} 核实整改时限调整为 {due}")
+        await self._record()
 
     async def _on_warning(self, clock: DeadlineClock) -> None:
         self._view.warning = True

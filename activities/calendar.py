@@ -50,18 +50,7 @@ class CalendarActivities:
 
     @activity.defn
     async def deadline(self, spec: DeadlineSpec) -> DeadlineResult:
-        calendar = await load_calendar(self._engine)
-        if spec.calendar_days:
-            due = calendar.add_calendar_days(spec.start, spec.calendar_days)
-            return DeadlineResult(at=due.at, warning_at=due.warning_at, provisional=due.provisional)
-        paused = sum(calendar.working_days_between(p.start, p.end) for p in spec.pauses)
-        due = calendar.add_working_days(spec.start, spec.working_days + paused)
-        return DeadlineResult(
-            at=due.at,
-            warning_at=due.warning_at,
-            provisional=due.provisional,
-            paused_working_days=paused,
-        )
+        return (await load_calendar(self._engine)).due(spec)
 
     @activity.defn
     async def affected_cases(self, change: CalendarChange) -> list[str]:

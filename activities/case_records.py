@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 
-from activities.read_model import add_notifications, forward_upsert
+from activities.read_model import add_notifications, add_rating, add_review_tasks, forward_upsert
 from core.models import Case, Escalation, ReviewTaskRow, TimelineEntry
 from core.types import CaseView, RecordRequest, TaskStatus
 from core.types import Escalation as EscalationRequest
@@ -83,6 +83,9 @@ class CaseRecordActivities:
                 events = [{"case_id": req.view.case_id, **e.model_dump()} for e in req.events]
                 await conn.execute(insert(TimelineEntry).values(events).on_conflict_do_nothing())
             await add_notifications(conn, req.notifications)
+            await add_review_tasks(conn, req.open_tasks, datetime.now(UTC))
+            if req.rating is not None:
+                await add_rating(conn, req.rating)
             if any(e.event == "task_completed" for e in req.events):
                 await _close_inbox_rows(conn, req.view)
 

@@ -7,8 +7,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.read_model import add_notifications, forward_upsert
-from core.models import Rating, Rectification, Visit, VisitRating
+from activities.read_model import add_notifications, add_rating, forward_upsert
+from core.models import Rectification, Visit, VisitRating
 from core.types import (
     BAD_RATING_MAX,
     Notification,
@@ -25,9 +25,8 @@ class RatingActivities:
 
     @activity.defn
     async def record_rating(self, rating: RatingRecord) -> None:
-        row = {**rating.model_dump(exclude={"at"}), "created_at": rating.at}
         async with self._engine.begin() as conn:
-            await conn.execute(insert(Rating).values(**row).on_conflict_do_nothing())
+            await add_rating(conn, rating)
 
     @activity.defn
     async def record_visit(self, record: VisitRecord) -> None:

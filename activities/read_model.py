@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.models import NotificationRow
-from core.types import Notification
+from core.models import NotificationRow, Rating, ReviewTaskRow
+from core.types import Notification, RatingRecord, ReviewTask, TaskStatus
 
 
 def forward_upsert(model, key: str, row: dict):
@@ -19,6 +20,28 @@ def forward_upsert(model, key: str, row: dict):
         set_={k: upsert.excluded[k] for k in row if k != key},
         where=model.last_seq <= upsert.excluded.last_seq,
     )
+
+
+async def add_review_tasks(conn: AsyncConnection, tasks: Sequence[ReviewTask], now: datetime) -> None:
+    """Put each task in its department's inbox; a retry adds nothing."""
+    if tasks:
+        rows = [
+            {
+                **t.model_dump(),
+                "status": TaskStatus.PENDING.value,
+                "opinion": "",
+                "task_token": b"",
+                "created_at": now,
+            }
+            for t in tasks
+        ]
+        await conn.execute(insert(ReviewTaskRow).values(rows).on_conflict_do_nothing())
+
+
+async def add_rating(conn: AsyncConnection, rating: RatingRecord) -> None:
+    """A matter's rating, once (its id is the primary key)."""
+    row = {**rating.model_dump(exclude={"at"}), "created_at": rating.at}
+    await conn.execute(insert(Rating).values(**row).on_conflict_do_nothing())
 
 
 async def add_notifications(conn: AsyncConnection, notifications: Sequence[Notification]) -> None:

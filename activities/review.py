@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.read_model import add_review_tasks
 from core.models import ReviewTaskRow
 from core.types import ReviewTask, TaskResult, TaskStatus
 
@@ -29,19 +30,8 @@ class ReviewActivities:
     @activity.defn
     async def open_review_tasks(self, tasks: list[ReviewTask]) -> None:
         """Put each task in its department's inbox; a retry adds nothing."""
-        now = datetime.now(UTC)
-        rows = [
-            {
-                **t.model_dump(),
-                "status": TaskStatus.PENDING.value,
-                "opinion": "",
-                "task_token": b"",
-                "created_at": now,
-            }
-            for t in tasks
-        ]
         async with self._engine.begin() as conn:
-            await conn.execute(insert(ReviewTaskRow).values(rows).on_conflict_do_nothing())
+            await add_review_tasks(conn, tasks, datetime.now(UTC))
 
     @activity.defn
     async def department_review(self, task: ReviewTask) -> TaskResult:

@@ -19,10 +19,10 @@ from api.errors import ApiError, forbidden
 from api.routers.items import load_item
 from api.schemas import BundleCreate, CaseCreate, ItemOut
 from core import fields
-from core.calendar import BEIJING
+from core.calendar import BEIJING, load_calendar
 from core.models import CASE_NUMBER_SEQUENCE, Account, Submission
 from core.security import Principal
-from core.types import DISTRICTS, ItemSnapshot, Role, SubmissionChannel
+from core.types import DISTRICTS, DeadlineResult, DeadlineSpec, ItemSnapshot, Role, SubmissionChannel
 
 
 def request_hash(body: CaseCreate | BundleCreate) -> str:
@@ -69,6 +69,12 @@ async def applicant_of(db: AsyncSession, principal: Principal, body: CaseCreate 
     if account is None or account.role != Role.APPLICANT:
         raise ApiError(422, "unknown_applicant", "申请人账号不存在")
     return account.username
+
+
+async def acceptance_due(db: AsyncSession, received: datetime) -> DeadlineResult:
+    """受理时限: 1 working day from receipt, computed here so the workflow starts with it."""
+    calendar = await load_calendar(db.bind)
+    return calendar.due(DeadlineSpec(start=received, working_days=1))
 
 
 def default_channel(principal: Principal, body: CaseCreate | BundleCreate) -> SubmissionChannel:

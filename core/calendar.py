@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 import holidays
 from holidays.countries.china import ChinaStaticHolidays
 
+from core.types import DeadlineResult, DeadlineSpec
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59)
 # The library carries each year's official schedule (调休 included) up to this year.
@@ -104,6 +106,18 @@ class WorkingCalendar:
             day += timedelta(days=1)
             provisional |= self.day(day).provisional
         return Deadline(end_of_day(day), provisional)
+
+    def due(self, spec: DeadlineSpec) -> DeadlineResult:
+        """A deadline clock's current deadline: its period from its start, plus the working days
+        its pauses (supplement time) covered."""
+        if spec.calendar_days:
+            due = self.add_calendar_days(spec.start, spec.calendar_days)
+            return DeadlineResult(at=due.at, warning_at=due.warning_at, provisional=due.provisional)
+        paused = sum(self.working_days_between(p.start, p.end) for p in spec.pauses)
+        due = self.add_working_days(spec.start, spec.working_days + paused)
+        return DeadlineResult(
+            at=due.at, warning_at=due.warning_at, provisional=due.provisional, paused_working_days=paused
+        )
 
     def working_days_between(self, start: datetime, end: datetime) -> int:
         """Working days that begin after `start`'s day and no later than `end`'s day."""

@@ -60,6 +60,8 @@ def case_attributes(inp: CaseInput) -> TypedSearchAttributes:
     ]
     if inp.bundle is not None:
         pairs.append(SearchAttributePair(BUNDLE_ID, inp.bundle.bundle_id))
+    if inp.acceptance_due is not None:
+        pairs.append(SearchAttributePair(ACCEPTANCE_DEADLINE, inp.acceptance_due.at))
     return TypedSearchAttributes(pairs)
 
 

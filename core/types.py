@@ -263,6 +263,30 @@ class BundleLink(BaseModel):
     member_key: str
 
 
+class Pause(BaseModel):
+    """Time the clock stood still while the applicant supplied materials (补正不计时)."""
+
+    start: Instant
+    end: Instant
+
+
+class DeadlineSpec(BaseModel):
+    """What a deadline counts from, so it can be recomputed when the calendar changes."""
+
+    start: Instant
+    working_days: int = 0
+    # A period of calendar days instead (e.g. 7 days to rectify a bad rating).
+    calendar_days: int = 0
+    pauses: list[Pause] = Field(default_factory=list)
+
+
+class DeadlineResult(BaseModel):
+    at: Instant
+    warning_at: Instant
+    provisional: bool = False
+    paused_working_days: int = 0
+
+
 class CaseInput(BaseModel):
     case_id: str
     item: ItemSnapshot
@@ -274,6 +298,11 @@ class CaseInput(BaseModel):
     rating_window_days: int = 7
     form: dict[str, str] = Field(default_factory=dict)
     bundle: BundleLink | None = None
+    # Set by the API (lean-history-v1): when it received the case, and the 1-working-day
+    # acceptance deadline from then. Without them (bundle members, older cases) the workflow
+    # takes its start time and computes the deadline in an activity.
+    submitted_at: Instant | None = None
+    acceptance_due: DeadlineResult | None = None
 
 
 class AcceptanceRequest(BaseModel):
@@ -365,30 +394,6 @@ class DeadlineRequest(BaseModel):
 
     start: Instant
     working_days: int
-
-
-class Pause(BaseModel):
-    """Time the clock stood still while the applicant supplied materials (补正不计时)."""
-
-    start: Instant
-    end: Instant
-
-
-class DeadlineSpec(BaseModel):
-    """What a deadline counts from, so it can be recomputed when the calendar changes."""
-
-    start: Instant
-    working_days: int = 0
-    # A period of calendar days instead (e.g. 7 days to rectify a bad rating).
-    calendar_days: int = 0
-    pauses: list[Pause] = Field(default_factory=list)
-
-
-class DeadlineResult(BaseModel):
-    at: Instant
-    warning_at: Instant
-    provisional: bool = False
-    paused_working_days: int = 0
 
 
 class Escalation(BaseModel):
@@ -500,6 +505,10 @@ class RecordRequest(BaseModel):
     view: CaseView
     events: list[CaseEvent]
     notifications: list[Notification] = Field(default_factory=list)
+    # Written in the same transaction (lean-history-v1): the inbox rows of a case just accepted,
+    # and the rating that closes it.
+    open_tasks: list[ReviewTask] = Field(default_factory=list)
+    rating: RatingRecord | None = None
 
 
 # ---- 好差评: ratings and the rectification loop ----------------------------------------------

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from workflows.common import QUICK, RETRY_FOREVER, quick_activity, refuse
+from workflows.common import QUICK, RETRY_FOREVER, lean_history, quick_activity, refuse
 from workflows.deadlines import DeadlineClock
-from workflows.rating_filing import file_rating, rater_of
+from workflows.rating_filing import file_rating, open_rectification, rater_of
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import compute_deadline
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         CaseStatus,
         CaseView,
         DeadlineRequest,
+        DeadlineSpec,
         DeliveryRequest,
         Escalation,
         MemberReport,
@@ -71,6 +72,8 @@ with workflow.unsafe.imports_passed_through():
 # Deadlines with warnings, supplement pauses and calendar re-arming (cases started before it
 # keep the single-timer behaviour they were recorded with).
 CALENDAR_V2 = "calendar-v2"
+# The search attributes a case keeps current (the others are set once, at start).
+_CASE_SA = (sa.CASE_STATUS, sa.OVERDUE, sa.ACCEPTANCE_DEADLINE, sa.COMPLETION_DEADLINE)
 # Ratings go to the read model, and a bad one opens a rectification loop (child workflow).
 RATINGS_V2 = "ratings-v2"
 # Department results arrive as `complete_task` updates after a short activity opened the inbox
@@ -112,17 +115,21 @@ class CaseWorkflow:
             channel=inp.channel,
             district=inp.district,
             materials=list(inp.materials),
-            submitted_at=workflow.now(),
+            submitted_at=inp.submitted_at or workflow.now(),
             form=dict(inp.form),
             bundle_id=inp.bundle.bundle_id if inp.bundle else None,
         )
-        self._events: list[CaseEvent] = []
-        self._notifications: list[Notification] = []
-        self._recorded = 0
-        self._notified = 0
+        # Events and notifications not yet handed to the read model; the sequence counts them all.
+        self._pending_events: list[CaseEvent] = []
+        self._pending_notes: list[Notification] = []
+        self._seq = 0
         self._registered = False
         self._acceptance_round = 0
         self._v2 = False
+        self._lean = False
+        # Search attributes as last sent (lean-history-v1 upserts only what changed).
+        self._sa_sent: dict[str, object] = {}
+        self._review_finished = False
         self._paused_status = CaseStatus.UNDER_REVIEW
         self._accepted_by: str | None = None
         self._acceptance_clock = DeadlineClock("acceptance", self._on_overdue)
@@ -136,7 +143,11 @@ class CaseWorkflow:
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
-        self._v2 = workflow.patched(CALENDAR_V2)
+        self._lean = lean_history()
+        self._v2 = self._lean or workflow.patched(CALENDAR_V2)
+        if self._lean:
+            started = workflow.info().typed_search_attributes
+            self._sa_sent = {key.name: started.get(key) for key in _CASE_SA}
         await self._register()
         if await self._acceptance_phase():
             await self._review_and_decision_phase()
@@ -146,7 +157,12 @@ class CaseWorkflow:
 
     async def _register(self) -> None:
         if self._v2:
-            await self._acceptance_clock.arm(self._view.submitted_at, 1)
+            given = self._input.acceptance_due if self._lean else None
+            if given is not None:  # computed by the API from the calendar
+                spec = DeadlineSpec(start=self._view.submitted_at, working_days=1)
+                self._acceptance_clock.arm_computed(spec, given)
+            else:
+                await self._acceptance_clock.arm(self._view.submitted_at, 1)
             self._apply_deadlines()
         else:
             self._view.acceptance_deadline = await self._deadline(self._view.submitted_at, 1)
@@ -185,22 +201,21 @@ class CaseWorkflow:
         else:
             deadline = self._view.completion_deadline
             watcher = asyncio.create_task(self._watch("completion", deadline, self._decided))
-        by_update = workflow.patched(REVIEW_UPDATES)
+        by_update = self._lean or workflow.patched(REVIEW_UPDATES)
         if by_update:
-            await quick_activity(ReviewActivities.open_review_tasks, self._review_tasks())
+            if not self._lean:  # lean: opened with the acceptance's own record
+                await quick_activity(ReviewActivities.open_review_tasks, self._review_tasks())
             handles = []
         else:
             handles = [self._start_review(t) for t in self._view.tasks]
         await workflow.wait_condition(
             lambda: (
-                self._view.status == CaseStatus.WITHDRAWN
-                or (
-                    self._view.status == CaseStatus.UNDER_REVIEW
-                    and all(t.status != TaskStatus.PENDING for t in self._view.tasks)
-                )
+                self._review_finished
+                or self._view.status == CaseStatus.WITHDRAWN
+                or (self._view.status == CaseStatus.UNDER_REVIEW and self._all_reviewed())
             )
         )
-        if self._view.status == CaseStatus.WITHDRAWN:
+        if self._view.status == CaseStatus.WITHDRAWN and not self._review_finished:
             for handle in handles:
                 handle.cancel()
             for task in self._view.tasks:
@@ -212,15 +227,22 @@ class CaseWorkflow:
                 start_to_close_timeout=QUICK,
                 retry_policy=RETRY_FOREVER,
             )
-        else:
-            self._set_status(CaseStatus.AWAITING_SIGNATURE)
-            self._log("review_finished", None, "部门审查已完成，等待签批")
+        elif not self._review_finished:
+            self._finish_review()
             await self._record()
         await workflow.wait_condition(self._decided)
         await watcher
 
     def _decided(self) -> bool:
         return self._view.status in DECIDED
+
+    def _all_reviewed(self) -> bool:
+        return all(t.status != TaskStatus.PENDING for t in self._view.tasks)
+
+    def _finish_review(self) -> None:
+        self._review_finished = True
+        self._set_status(CaseStatus.AWAITING_SIGNATURE)
+        self._log("review_finished", None, "部门审查已完成，等待签批")
 
     def _review_tasks(self) -> list[ReviewTask]:
         view = self._view
@@ -262,6 +284,8 @@ class CaseWorkflow:
         task = next(t for t in self._view.tasks if t.task_id == req.task_id)
         if task.status == TaskStatus.PENDING:  # else the same result again: a retried request
             self._task_done(task, req.actor, req.outcome, req.opinion)
+            if self._lean and self._view.status == CaseStatus.UNDER_REVIEW and self._all_reviewed():
+                self._finish_review()  # recorded with the last result, in one write
             await self._record()
         return self._view
 
@@ -382,7 +406,8 @@ class CaseWorkflow:
     async def decide_acceptance(self, req: AcceptanceRequest) -> CaseView:
         decision = req.decision
         if decision == AcceptanceDecision.ACCEPT:
-            self._set_status(CaseStatus.UNDER_REVIEW)
+            # Lean: the status goes out with the new deadline, in one upsert.
+            self._set_status(CaseStatus.UNDER_REVIEW, upsert=not self._lean)
             self._view.accepted_at = workflow.now()
             self._accepted_by = req.actor.username
             self._view.tasks = [
@@ -405,7 +430,9 @@ class CaseWorkflow:
         else:
             self._set_status(CaseStatus.SUPPLEMENT_REQUESTED)
             self._ask_for(req.missing_materials, req, "supplement_requested", "请一次性补正以下材料：")
-        await self._record()
+        # Lean: the inbox has the tasks before the clerk gets the answer.
+        accepted = self._lean and decision == AcceptanceDecision.ACCEPT
+        await self._record(open_tasks=self._review_tasks() if accepted else [])
         return self._view
 
     @decide_acceptance.validator
@@ -551,15 +578,29 @@ class CaseWorkflow:
             detail={"level": req.level, "channel": req.channel, "comment": req.comment},
         )
         self._log("closed", None, "已办结")
-        await self._record()
-        if workflow.patched(RATINGS_V2):
-            await self._file_rating(req)
+        if self._lean:  # the rating goes to the read model with the case's own record
+            rating = self._rating_record(req)
+            await self._record(rating=rating)
+            await self._after_rating(await open_rectification(rating, *self._rectification_owner()))
+        else:
+            await self._record()
+            if workflow.patched(RATINGS_V2):
+                rating = self._rating_record(req)
+                await self._after_rating(await file_rating(rating, *self._rectification_owner()))
         return self._view
 
-    async def _file_rating(self, req: RatingRequest) -> None:
+    def _rectification_owner(self) -> tuple[str, str]:
+        return self._view.lead_department, self._view.item_name
+
+    async def _after_rating(self, loop_opened: bool) -> None:
+        if loop_opened:
+            self._log("rectification_opened", None, "差评已转责任部门核实整改（7日内办结）", notify=True)
+            await self._record()
+
+    def _rating_record(self, req: RatingRequest) -> RatingRecord:
         view = self._view
         rater = rater_of(req, view.applicant_username)
-        rating = RatingRecord(
+        return RatingRecord(
             rating_id=f"{view.case_id}:matter",
             case_id=view.case_id,
             level=req.level,
@@ -571,10 +612,6 @@ class CaseWorkflow:
             district=view.district,
             at=workflow.now(),
         )
-        if not await file_rating(rating, view.lead_department, view.item_name):
-            return
-        self._log("rectification_opened", None, "差评已转责任部门核实整改（7日内办结）", notify=True)
-        await self._record()
 
     @rate.validator
     def _validate_rate(self, req: RatingRequest) -> None:
@@ -636,20 +673,24 @@ class CaseWorkflow:
     async def _deadline(self, start: datetime, working_days: int) -> datetime:
         return await quick_activity(compute_deadline, DeadlineRequest(start=start, working_days=working_days))
 
-    def _set_status(self, status: CaseStatus) -> None:
+    def _set_status(self, status: CaseStatus, upsert: bool = True) -> None:
         self._view.status = status
-        self._upsert_search_attributes()
+        if upsert:
+            self._upsert_search_attributes()
 
     def _upsert_search_attributes(self) -> None:
-        updates = [
-            sa.CASE_STATUS.value_set(self._view.status.value),
-            sa.OVERDUE.value_set(self._view.overdue),
-        ]
-        if self._view.acceptance_deadline:
-            updates.append(sa.ACCEPTANCE_DEADLINE.value_set(self._view.acceptance_deadline))
-        if self._view.completion_deadline:
-            updates.append(sa.COMPLETION_DEADLINE.value_set(self._view.completion_deadline))
-        workflow.upsert_search_attributes(updates)
+        view = self._view
+        values: dict = {sa.CASE_STATUS: view.status.value, sa.OVERDUE: view.overdue}
+        if view.acceptance_deadline:
+            values[sa.ACCEPTANCE_DEADLINE] = view.acceptance_deadline
+        if view.completion_deadline:
+            values[sa.COMPLETION_DEADLINE] = view.completion_deadline
+        if self._lean:  # only what changed since the last upsert, if anything
+            values = {k: v for k, v in values.items() if self._sa_sent.get(k.name) != v}
+            if not values:
+                return
+            self._sa_sent.update((k.name, v) for k, v in values.items())
+        workflow.upsert_search_attributes([k.value_set(v) for k, v in values.items()])
 
     def _log(
         self,
@@ -659,8 +700,9 @@ class CaseWorkflow:
         detail: dict | None = None,
         notify: bool = False,
     ) -> None:
-        seq = len(self._events) + 1
-        self._events.append(
+        self._seq += 1
+        seq = self._seq
+        self._pending_events.append(
             CaseEvent(
                 seq=seq,
                 at=workflow.now(),
@@ -677,9 +719,9 @@ class CaseWorkflow:
             self._notify(self._view.applicant_username, f"您的办件 {self._view.case_id}：{message}")
 
     def _notify(self, recipient: str, message: str) -> None:
-        self._notifications.append(
+        self._pending_notes.append(
             Notification(
-                notification_id=f"{self._view.case_id}:{len(self._events)}:{recipient}",
+                notification_id=f"{self._view.case_id}:{self._seq}:{recipient}",
                 case_id=self._view.case_id,
                 recipient=recipient,
                 message=message,
@@ -687,13 +729,20 @@ class CaseWorkflow:
             )
         )
 
-    async def _record(self) -> None:
+    async def _record(
+        self, open_tasks: list[ReviewTask] | None = None, rating: RatingRecord | None = None
+    ) -> None:
         """Hand new events to the read model; claimed before the await so none goes twice."""
-        events = self._events[self._recorded :]
-        notes = self._notifications[self._notified :]
-        self._recorded, self._notified = len(self._events), len(self._notifications)
-        if events or notes:
-            request = RecordRequest(view=self._view.model_copy(deep=True), events=events, notifications=notes)
+        events, notes = self._pending_events, self._pending_notes
+        self._pending_events, self._pending_notes = [], []
+        if events or notes or open_tasks or rating:
+            request = RecordRequest(
+                view=self._view.model_copy(deep=True),
+                events=events,
+                notifications=notes,
+                open_tasks=open_tasks or [],
+                rating=rating,
+            )
             await quick_activity(CaseRecordActivities.record_case, request)
         await self._report_to_bundle()
 

@@ -49,6 +49,12 @@ class DeadlineClock:
         self.warned, self.overdue = self._on_warning is None, False
         return await self._compute()
 
+    def arm_computed(self, spec: DeadlineSpec, result: DeadlineResult) -> None:
+        """Start counting with a deadline the caller already computed for `spec`."""
+        self.spec, self.result = spec, result
+        self.warned, self.overdue = self._on_warning is None, False
+        self._version += 1
+
     async def recompute(self) -> bool:
         """After a calendar change: True if the deadline moved."""
         if self.spec is None or self.paused_from is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -77,6 +78,7 @@ async def submit_case(
     item = await intake.validated_item(db, body)
     applicant = await intake.applicant_of(db, principal, body)
     case_id = await intake.record_submission(db, principal, body, idempotency_key)
+    received = datetime.now(UTC)
     inp = CaseInput(
         case_id=case_id,
         item=intake.snapshot(item),
@@ -86,6 +88,8 @@ async def submit_case(
         materials=sorted(set(body.materials)),
         submitted_by=principal.actor(),
         rating_window_days=cfg.rating_window_days,
+        submitted_at=received,
+        acceptance_due=await intake.acceptance_due(db, received),
     )
     view = await start_case(client, cfg.task_queue, inp)
     if view is None:  # a retry of a case whose workflow has already ended

@@ -21,8 +21,10 @@ from tests.conftest import Api, idempotency_key
 from tests.helpers import (
     HIRING_FORM,
     HIRING_MATERIALS,
+    complete_tasks,
     finish_member,
     member,
+    sign,
     submit_bundle,
     wait_bundle,
     wait_for_status,
@@ -465,3 +467,208 @@ async def test_withdrawing_a_bundle_stops_what_is_undecided_and_keeps_decided_re
         await asyncio.sleep(0.05)
     assert [(x["department"], x["status"]) for x in loops] == [("market", "verifying")], loops
     assert loops[0]["deadline"]
+
+
+def _failure_notices(notices: list[str]) -> list[str]:
+    """The notices that tell the applicant which members are stopped (暂不启动)."""
+    return [n for n in notices if "暂不启动" in n]
+
+
+async def test_a_member_denied_at_signature_stops_its_dependants_and_the_rest_go_on(api: Api) -> None:
+    r = await api.call("PUT", "/themes/clinic_deny_test", "operator1", json=CLINIC)
+    assert r.status_code == 200, r.text
+    bundle = await submit_bundle(api, "clinic_deny_test", CLINIC_FORM, CLINIC_MATERIALS, "applicant1")
+    bundle_id = bundle["bundle_id"]
+    view = await wait_bundle(
+        api,
+        bundle_id,
+        lambda v: all(member(v, k)["case_status"] == "submitted" for k in ("setup", "licence")),
+        "independent members started",
+    )
+    r = await api.post(f"/bundles/{bundle_id}/acceptance", "clerk1")
+    assert r.status_code == 200, r.text
+    licence_case = member(view, "licence")["case_id"]
+    await complete_tasks(api, licence_case, ["market"])
+    await wait_for_status(api, licence_case, "awaiting_signature")
+    r = await sign(api, licence_case, "market-handler", decision="deny")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "denied"
+
+    view = await wait_bundle(api, bundle_id, lambda v: member(v, "tax")["state"] == "blocked", "tax blocked")
+    assert member(view, "tax")["case_id"] is None  # never started
+    assert "个体工商户设立登记" in member(view, "tax")["reason"]
+    assert member(view, "setup")["case_status"] == "under_review"  # the independent member goes on
+    notices = await bundle_notices(api, "applicant1", bundle_id)
+    stopped = _failure_notices(notices)
+    assert len(stopped) == 1, stopped  # one notice: what failed and what it stops
+    assert "“个体工商户设立登记”不予许可" in stopped[0]
+    assert "“税务登记信息确认（新办纳税人套餐）”暂不启动" in stopped[0]
+    assert "医疗机构设置审批" in stopped[0] and "继续办理" in stopped[0]
+
+    await finish_member(api, view, "setup")
+    view = await wait_bundle(api, bundle_id, lambda v: v["status"] == "ready", "ready")
+    assert member(view, "setup")["case_status"] == "approved" and member(view, "setup")["result_number"]
+    assert member(view, "tax")["state"] == "blocked"
+    assert _failure_notices(await bundle_notices(api, "applicant1", bundle_id)) == stopped
+
+
+CHAIN = {
+    "name": "链式依赖测试",
+    "lead_department": "market",
+    "members": [
+        {"key": "licence", "item_code": "market-001"},
+        {
+            "key": "tax",
+            "item_code": "tax-001",
+            "needs": [{"member": "licence", "field": "credit_code", "materials": ["BUSINESS_LICENCE"]}],
+        },
+        {"key": "social", "item_code": "hrss-001", "needs": [{"member": "tax"}]},  # only through tax
+        {"key": "setup", "item_code": "health-002"},  # keeps the bundle going meanwhile
+    ],
+}
+CHAIN_FORM = {**CLINIC_FORM, "credit_code": credit_code_for("BJ20260101000077")}
+CHAIN_MATERIALS = [*CLINIC_MATERIALS, "hrss-001/S01", "BUSINESS_LICENCE"]
+
+
+async def test_a_failure_blocks_the_whole_chain_in_one_notice_and_a_retry_unblocks_it(api: Api) -> None:
+    r = await api.call("PUT", "/themes/chain_test", "operator1", json=CHAIN)
+    assert r.status_code == 200, r.text
+    bundle = await submit_bundle(api, "chain_test", CHAIN_FORM, CHAIN_MATERIALS, "applicant1")
+    bundle_id = bundle["bundle_id"]
+    view = await wait_bundle(
+        api, bundle_id, lambda v: member(v, "licence")["case_status"] == "submitted", "licence started"
+    )
+    assert [member(view, k)["state"] for k in ("tax", "social")] == ["waiting", "waiting"]
+    reject = {"decision": "reject", "reason": "名称与已登记名称相同"}
+    r = await api.post(f"/cases/{member(view, 'licence')['case_id']}/acceptance", "clerk1", reject)
+    assert r.status_code == 200, r.text
+
+    view = await wait_bundle(
+        api,
+        bundle_id,
+        lambda v: all(member(v, k)["state"] == "blocked" for k in ("tax", "social")),
+        "the chain blocked",
+    )
+    assert "个体工商户设立登记" in member(view, "tax")["reason"]
+    assert "税务登记信息确认" in member(view, "social")["reason"]  # blocked by its own upstream
+    stopped = _failure_notices(await bundle_notices(api, "applicant1", bundle_id))
+    assert len(stopped) == 1, stopped
+    assert reject["reason"] in stopped[0]
+    assert "“税务登记信息确认（新办纳税人套餐）”、“单位社会保险登记”暂不启动" in stopped[0]
+
+    # Retrying the head of the chain lets the whole chain wait for it again.
+    r = await api.post(f"/bundles/{bundle_id}/members/licence/retry", "clerk1", {})
+    assert r.status_code == 200, r.text
+    view = await wait_bundle(
+        api, bundle_id, lambda v: member(v, "licence")["case_status"] == "submitted", "licence retried"
+    )
+    assert [(member(view, k)["state"], member(view, k)["reason"]) for k in ("tax", "social")] == [
+        ("waiting", ""),
+        ("waiting", ""),
+    ]
+    r = await api.post(f"/bundles/{bundle_id}/acceptance", "clerk1")
+    assert r.status_code == 200, r.text
+    await finish_member(api, view, "licence")
+    view = await wait_bundle(
+        api, bundle_id, lambda v: member(v, "tax")["case_status"] == "under_review", "tax"
+    )
+    assert member(view, "social")["state"] == "waiting"  # still waits for tax's result
+    await finish_member(api, view, "tax")
+    view = await wait_bundle(
+        api, bundle_id, lambda v: member(v, "social")["case_status"] == "under_review", "social started"
+    )
+    assert _failure_notices(await bundle_notices(api, "applicant1", bundle_id)) == stopped
+
+
+TWO_UPSTREAMS = {
+    "name": "两个前置事项测试",
+    "lead_department": "market",
+    "members": [
+        {"key": "licence", "item_code": "market-001"},
+        {"key": "setup", "item_code": "health-002"},
+        {
+            "key": "tax",
+            "item_code": "tax-001",
+            "needs": [{"member": "licence", "field": "credit_code", "materials": ["BUSINESS_LICENCE"]}],
+        },
+        {
+            "key": "social",
+            "item_code": "hrss-001",
+            "needs": [
+                {"member": "licence", "field": "credit_code", "materials": ["BUSINESS_LICENCE"]},
+                {"member": "setup"},
+            ],
+        },
+        {"key": "housing", "item_code": "hpf-002"},  # keeps the bundle going meanwhile
+    ],
+}
+TWO_UPSTREAMS_FORM = {**CHAIN_FORM, "deposit_ratio": "12"}
+TWO_UPSTREAMS_MATERIALS = [*CHAIN_MATERIALS, "hpf-002/U01", "hpf-002/U03"]
+
+
+async def test_retrying_one_failed_upstream_does_not_repeat_the_notice_for_the_other(api: Api) -> None:
+    r = await api.call("PUT", "/themes/two_upstreams_test", "operator1", json=TWO_UPSTREAMS)
+    assert r.status_code == 200, r.text
+    bundle = await submit_bundle(
+        api, "two_upstreams_test", TWO_UPSTREAMS_FORM, TWO_UPSTREAMS_MATERIALS, "applicant2"
+    )
+    bundle_id = bundle["bundle_id"]
+    view = await wait_bundle(
+        api,
+        bundle_id,
+        lambda v: all(member(v, k)["case_status"] == "submitted" for k in ("licence", "setup")),
+        "independent members started",
+    )
+    licence_case, setup_case = member(view, "licence")["case_id"], member(view, "setup")["case_id"]
+    reject = {"decision": "reject", "reason": "名称与已登记名称相同"}
+    r = await api.post(f"/cases/{licence_case}/acceptance", "clerk1", reject)
+    assert r.status_code == 200, r.text
+    await wait_bundle(
+        api,
+        bundle_id,
+        lambda v: all(member(v, k)["state"] == "blocked" for k in ("tax", "social")),
+        "both dependants of the licence blocked",
+    )
+    reject = {"decision": "reject", "reason": "不符合医疗机构设置规划"}
+    r = await api.post(f"/cases/{setup_case}/acceptance", "clerk1", reject)
+    assert r.status_code == 200, r.text
+    await wait_bundle(api, bundle_id, lambda v: member(v, "setup")["case_status"] == "rejected", "setup")
+    notices = await bundle_notices(api, "applicant2", bundle_id)
+    stopped = _failure_notices(notices)
+    assert len(stopped) == 1, stopped
+    assert "“税务登记信息确认（新办纳税人套餐）”、“单位社会保险登记”暂不启动" in stopped[0]
+    assert sum("“医疗机构设置审批”不予受理" in n for n in notices) == 1
+
+    # The licence is fixed: tax waits for it again, social stays stopped by the setup approval.
+    r = await api.post(f"/bundles/{bundle_id}/members/licence/retry", "clerk1", {})
+    assert r.status_code == 200, r.text
+    view = await wait_bundle(
+        api, bundle_id, lambda v: member(v, "licence")["case_status"] == "submitted", "licence retried"
+    )
+    assert member(view, "licence")["case_id"] == f"{licence_case}-2"
+    assert member(view, "tax")["state"] == "waiting"
+    assert member(view, "social")["state"] == "blocked"
+    assert "医疗机构设置审批" in member(view, "social")["reason"]
+    notices = await bundle_notices(api, "applicant2", bundle_id)
+    assert _failure_notices(notices) == stopped  # no second notice for social
+    assert sum("重新办理" in n for n in notices) == 1
+
+    # Then the setup approval is fixed too: social waits for both, and both results start it.
+    r = await api.post(f"/bundles/{bundle_id}/members/setup/retry", "clerk1", {})
+    assert r.status_code == 200, r.text
+    view = await wait_bundle(
+        api, bundle_id, lambda v: member(v, "setup")["case_status"] == "submitted", "setup retried"
+    )
+    assert (member(view, "social")["state"], member(view, "social")["reason"]) == ("waiting", "")
+    r = await api.post(f"/bundles/{bundle_id}/acceptance", "clerk1")
+    assert r.status_code == 200, r.text
+    await asyncio.gather(finish_member(api, view, "licence"), finish_member(api, view, "setup"))
+    view = await wait_bundle(
+        api,
+        bundle_id,
+        lambda v: all(member(v, k)["case_status"] == "under_review" for k in ("tax", "social")),
+        "both dependants started",
+    )
+    case = (await api.get(f"/cases/{member(view, 'social')['case_id']}", "supervisor1")).json()
+    assert case["form"]["credit_code"] == member(view, "licence")["result_number"]
+    assert _failure_notices(await bundle_notices(api, "applicant2", bundle_id)) == stopped

@@ -59,6 +59,13 @@ with workflow.unsafe.imports_passed_through():
         Role,
     )
 
+# A retry sets back to waiting only the members that depend on the retried one and are not also
+# stopped by another failed member (before, every blocked member was, and those still stopped were
+# blocked and announced again). Bundles that retried before keep their recorded behaviour.
+RETRY_DEPENDANTS = "bundle-retry-dependants-v1"
+# An action answers only once its notice is in the read model, also when the main loop's record
+# took the notice and is still writing it (before, the action could answer first).
+ANSWER_AFTER_RECORD = "bundle-answer-after-record-v1"
 # How long a bundle action waits for its members to confirm it before answering anyway.
 _ACK_WAIT = timedelta(seconds=20)
 _IN_HAND = frozenset({CaseStatus.SUBMITTED, CaseStatus.UNDER_REVIEW, CaseStatus.AWAITING_SIGNATURE})
@@ -91,6 +98,7 @@ class BundleWorkflow:
         self._acks: set[int] = set()
         self._refusals: dict[int, str] = {}
         self._changed = False
+        self._records_in_flight = 0
 
     @staticmethod
     def _fresh(inp: BundleInput) -> BundleCarry:
@@ -231,6 +239,36 @@ class BundleWorkflow:
         if blocked:
             names = "、".join(f"“{n}”" for n in blocked)
             self._failures.append(f"依赖其结果的{names}暂不启动")
+
+    def _downstream(self, key: str) -> set[str]:
+        """The members that need this one's result, directly or through a chain of others."""
+        found: set[str] = set()
+        frontier = [key]
+        while frontier:
+            upstream = frontier.pop()
+            for member in self._view.members:
+                if upstream in member.needs and member.key not in found:
+                    found.add(member.key)
+                    frontier.append(member.key)
+        return found
+
+    def _unblock_dependants(self, retried: MemberView) -> None:
+        """After a retry, wait again only where nothing else failed upstream; the rest stay blocked
+        (and are not announced again), now naming the upstream member that still stops them."""
+        downstream = self._downstream(retried.key)
+        changed = True
+        while changed:  # a dependant of a dependant waits again once its own upstream does
+            changed = False
+            for other in self._view.members:
+                if other.key not in downstream or other.state != MemberState.BLOCKED:
+                    continue
+                if not any(_failed(up) for up in self._upstream(other)):
+                    other.state, other.reason = MemberState.WAITING, ""
+                    changed = True
+        for other in self._view.members:
+            if other.key in downstream and other.state == MemberState.BLOCKED:
+                failed = [up for up in self._upstream(other) if _failed(up)]
+                other.reason = f"前置事项“{failed[0].item_name}”未获通过"
 
     def _tell_news(self) -> None:
         """One notice for everything that happened to the members since the last one."""
@@ -445,9 +483,12 @@ class BundleWorkflow:
         self._form.update(req.form)
         self._view.materials = sorted(set(self._view.materials) | set(req.materials))
         member.state, member.reason = MemberState.WAITING, ""
-        for other in self._view.members:
-            if other.state == MemberState.BLOCKED:
-                other.state, other.reason = MemberState.WAITING, ""
+        if workflow.patched(RETRY_DEPENDANTS):
+            self._unblock_dependants(member)
+        else:  # bundles that retried before the patch: every blocked member, as they did then
+            for other in self._view.members:
+                if other.state == MemberState.BLOCKED:
+                    other.state, other.reason = MemberState.WAITING, ""
         self._log("member_retried", req.actor, f"“{member.item_name}”经补正后重新办理", notify=True)
         self._changed = True
         return self._view
@@ -576,6 +617,9 @@ class BundleWorkflow:
             self._log(f"{kind}_refused", None, f"以下事项未能一并办理：{'、'.join(refused)}")
         self._changed = True
         await self._record()  # the notice is in the read model before the clerk gets the answer
+        if self._records_in_flight and workflow.patched(ANSWER_AFTER_RECORD):
+            # The main loop's record may have taken the notice with it: wait until it is written.
+            await workflow.wait_condition(lambda: self._records_in_flight == 0)
 
     def _require(self, allowed: set[BundleStatus], action: str) -> None:
         if not self._registered:
@@ -628,12 +672,16 @@ class BundleWorkflow:
             view=self._view.model_copy(deep=True), events=self._events, notifications=self._notifications
         )
         self._events, self._notifications, self._recorded_view = [], [], snapshot
-        await workflow.execute_activity_method(
-            BundleRecordActivities.record_bundle,
-            request,
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY_FOREVER,
-        )
+        self._records_in_flight += 1
+        try:
+            await workflow.execute_activity_method(
+                BundleRecordActivities.record_bundle,
+                request,
+                start_to_close_timeout=QUICK,
+                retry_policy=RETRY_FOREVER,
+            )
+        finally:
+            self._records_in_flight -= 1
 
 
 def _failed(member: MemberView) -> bool:

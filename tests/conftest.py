@@ -8,6 +8,7 @@ import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,9 @@ import pgserver
 import pytest
 import pytest_asyncio
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncEngine
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -25,6 +28,7 @@ from api.main import create_app
 from core import search_attributes as sa
 from core.config import Settings, to_async_url
 from core.db import make_engine
+from core.migrate import alembic_config
 from core.temporal import data_converter
 from scripts.bootstrap import bootstrap
 from worker import build_worker
@@ -95,11 +99,18 @@ async def api_url(database_url: str, client: Client, worker: Worker) -> AsyncIte
         # Low, so every bundle test continues as new several times on its way.
         bundle_history_limit=BUNDLE_HISTORY_LIMIT,
     )
+    async with serve_api(settings) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serve_api(settings: Settings, log_level: str = "warning") -> AsyncIterator[str]:
+    """The API on a free port of 127.0.0.1 until the block ends; yields its base URL."""
     port = _free_port()
     # A long keep-alive: otherwise a pooled connection idle for 5 s can be closed by the server
     # just as the client reuses it (httpx.ReadError), a race of the test, not of the API.
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=600
+        create_app(settings), host="127.0.0.1", port=port, log_level=log_level, timeout_keep_alive=600
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -107,9 +118,36 @@ async def api_url(database_url: str, client: Client, worker: Worker) -> AsyncIte
         if server.started:
             break
         await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def new_database(engine: AsyncEngine, database_url: str, prefix: str) -> str:
+    """A new, empty database on the tests' PostgreSQL server; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    return database_url.replace("/gov_test?", f"/{name}?")
+
+
+async def migrate(url: str, direction: str, target: str) -> None:
+    """Run Alembic `upgrade`/`downgrade` to `target` on the database at `url`."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+
+            def run(sync_conn) -> None:
+                cfg = alembic_config(url)
+                cfg.attributes["connection"] = sync_conn
+                getattr(command, direction)(cfg, target)
+
+            await conn.run_sync(run)
+    finally:
+        await engine.dispose()
 
 
 @dataclass

@@ -198,20 +198,18 @@ async def test_warning_then_overdue_then_escalation(skipping, engine: AsyncEngin
     await _finish(handle)
 
 
+async def _close_office(engine: AsyncEngine, day) -> None:
+    """An operator's override: `day` becomes a day off (the test deletes it when done)."""
+    async with engine.begin() as conn:
+        row = dict(day=day, working=False, reason="测试：临时停止办公", updated_by="operator1")
+        await conn.execute(insert(CalendarOverride).values(**row, updated_at=datetime.now(UTC)))
+
+
 async def test_a_calendar_change_moves_a_running_deadline(skipping, engine: AsyncEngine) -> None:
     inp, handle, accepted = await _awaiting_signature(skipping, engine, "market-002")
     old = accepted.completion_deadline
     day_off = old.astimezone(BEIJING).date()  # the deadline's own day becomes a holiday
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(CalendarOverride).values(
-                day=day_off,
-                working=False,
-                reason="测试：临时停止办公",
-                updated_by="operator1",
-                updated_at=datetime.now(UTC),
-            )
-        )
+    await _close_office(engine, day_off)
     try:
         await handle.signal(CaseWorkflow.calendar_changed)
         for _ in range(200):
@@ -406,16 +404,7 @@ async def test_rectification_overdue_escalates(skipping, engine: AsyncEngine, ap
 async def test_a_calendar_change_moves_a_rectification_deadline(skipping, engine: AsyncEngine) -> None:
     rid, opened, handle, old = await _open_rectification(skipping, engine)
     day_off = old.astimezone(BEIJING).date()  # the loop's last day becomes a holiday
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(CalendarOverride).values(
-                day=day_off,
-                working=False,
-                reason="测试：临时停止办公",
-                updated_by="operator1",
-                updated_at=datetime.now(UTC),
-            )
-        )
+    await _close_office(engine, day_off)
     try:
         expected = (await load_calendar(engine)).add_calendar_days(opened, 7)
         assert expected.at > old and expected.at.astimezone(BEIJING).date() > day_off

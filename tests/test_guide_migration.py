@@ -4,16 +4,14 @@ guide version, published versions refuse changes, and the downgrade restores the
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from core.migrate import alembic_config
 from core.types import GuideContent
+from tests.conftest import migrate, new_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -29,33 +27,14 @@ LEGACY = {
 }
 
 
-async def _migrate(url: str, direction: str, target: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-
-            def run(sync_conn) -> None:
-                cfg = alembic_config(url)
-                cfg.attributes["connection"] = sync_conn
-                getattr(command, direction)(cfg, target)
-
-            await conn.run_sync(run)
-    finally:
-        await engine.dispose()
-
-
 async def test_existing_items_become_published_guide_versions_and_back(
     engine: AsyncEngine, database_url: str
 ) -> None:
-    name = f"migrate_{uuid.uuid4().hex[:8]}"
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    url = database_url.replace("/gov_test?", f"/{name}?")
+    url = await new_database(engine, database_url, "migrate")
     assert url != database_url
     fresh = create_async_engine(url)
     try:
-        await _migrate(url, "upgrade", "0001")
+        await migrate(url, "upgrade", "0001")
         async with fresh.begin() as conn:
             await conn.execute(
                 text(
@@ -65,7 +44,7 @@ async def test_existing_items_become_published_guide_versions_and_back(
                 ),
                 LEGACY,
             )
-        await _migrate(url, "upgrade", "head")
+        await migrate(url, "upgrade", "head")
         async with fresh.connect() as conn:
             columns = (
                 await conn.execute(
@@ -93,7 +72,7 @@ async def test_existing_items_become_published_guide_versions_and_back(
             }
             with pytest.raises(DBAPIError, match="immutable"):
                 await conn.execute(text("DELETE FROM guide_versions"))
-        await _migrate(url, "downgrade", "0001")
+        await migrate(url, "downgrade", "0001")
         async with fresh.connect() as conn:
             restored = (await conn.execute(text("SELECT * FROM service_items"))).mappings().one()
             assert restored["name"] == "旧版事项" and restored["version"] == 3
@@ -103,4 +82,4 @@ async def test_existing_items_become_published_guide_versions_and_back(
         await fresh.dispose()
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f"DROP DATABASE {name}"))
+            await conn.execute(text(f"DROP DATABASE {fresh.url.database}"))

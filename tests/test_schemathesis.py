@@ -15,23 +15,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from api.main import create_app
 from core.config import Settings
 from core.db import make_engine
 from scripts.bootstrap import bootstrap
-from tests.conftest import _free_port
+from tests.conftest import new_database, serve_api
 from tests.test_role_matrix import ANY, APPLICANT, CLERK, HANDLER, OPERATOR, POLICY, PUBLIC, STAFF, SUPERVISOR
 from worker import build_worker
 
@@ -76,11 +73,7 @@ CHECKS = ",".join(
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fuzz_api_url(engine: AsyncEngine, database_url: str, client: Client) -> AsyncIterator[str]:
-    name = f"gov_fuzz_{uuid.uuid4().hex[:8]}"
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    url = database_url.replace("/gov_test?", f"/{name}?")
+    url = await new_database(engine, database_url, "gov_fuzz")
     await bootstrap(url, with_demo_data=True)
     fuzz_engine = make_engine(url)
     async with fuzz_engine.begin() as conn:
@@ -90,20 +83,8 @@ async def fuzz_api_url(engine: AsyncEngine, database_url: str, client: Client) -
         temporal_address=client.service_client.config.target_host,
         task_queue=FUZZ_QUEUE,
     )
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="error", timeout_keep_alive=600
-    )
-    server = uvicorn.Server(config)
-    async with build_worker(client, fuzz_engine, FUZZ_QUEUE):
-        task = asyncio.create_task(server.serve())
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-        server.should_exit = True
-        await task
+    async with build_worker(client, fuzz_engine, FUZZ_QUEUE), serve_api(settings, "error") as url:
+        yield url
     await fuzz_engine.dispose()
 
 

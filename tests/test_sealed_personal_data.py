@@ -10,16 +10,14 @@ import random
 import uuid
 
 import pytest
-from alembic import command
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core import fields
 from core.logmask import mask_text
-from core.migrate import alembic_config
 from core.types import mask_id_number, mask_phone
-from tests.conftest import Api
+from tests.conftest import Api, migrate, new_database
 from tests.helpers import SIGN_ONCE, accept, complete_tasks, sign, submit, wait_for_status
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -227,34 +225,15 @@ async def test_logs_mask_id_numbers_and_phones() -> None:
     assert "110105********004X" in text and "138****5678" in text
 
 
-async def _migrate(url: str, direction: str, target: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-
-            def run(sync_conn) -> None:
-                cfg = alembic_config(url)
-                cfg.attributes["connection"] = sync_conn
-                getattr(command, direction)(cfg, target)
-
-            await conn.run_sync(run)
-    finally:
-        await engine.dispose()
-
-
 async def test_migration_seals_existing_rows_and_the_downgrade_opens_them(
     engine: AsyncEngine, database_url: str
 ) -> None:
-    name = f"seal_{uuid.uuid4().hex[:8]}"
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    url = database_url.replace("/gov_test?", f"/{name}?")
+    url = await new_database(engine, database_url, "seal")
     id_number, phone = new_id_number(), new_phone()
     applicant = {"name": "王五", "id_number": id_number, "phone": phone}
     fresh = create_async_engine(url)
     try:
-        await _migrate(url, "upgrade", "0008")
+        await migrate(url, "upgrade", "0008")
         async with fresh.begin() as conn:
             await conn.execute(
                 text(
@@ -272,7 +251,7 @@ async def test_migration_seals_existing_rows_and_the_downgrade_opens_them(
                 ),
                 {"c": json.dumps({"name": "赵六", "phone": phone})},
             )
-        await _migrate(url, "upgrade", "0009")
+        await migrate(url, "upgrade", "0009")
         raw = await _raw(fresh, "SELECT s::text FROM submissions s WHERE case_id = 'BJ1'")
         _assert_absent(raw, id_number, phone, "王五", "某路1号")
         _assert_absent(await _raw(fresh, "SELECT c::text FROM complaints c"), phone, "赵六")
@@ -288,7 +267,7 @@ async def test_migration_seals_existing_rows_and_the_downgrade_opens_them(
         assert json.loads(box.open(rows[1].applicant, "submissions.applicant")) == {}
         assert rows[1].applicant_id_token is None
 
-        await _migrate(url, "downgrade", "0008")
+        await migrate(url, "downgrade", "0008")
         async with fresh.connect() as conn:
             query = text("SELECT applicant::text, delivery_address FROM submissions ORDER BY case_id")
             back = (await conn.execute(query)).all()

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.read_model import add_notifications, forward_upsert
+from activities.read_model import add_notifications, forward_upsert, insert_new
 from core.models import Bundle, TimelineEntry
 from core.types import BundleRecordRequest, BundleView
 
@@ -42,8 +41,7 @@ class BundleRecordActivities:
     @activity.defn
     async def record_bundle(self, req: BundleRecordRequest) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(forward_upsert(Bundle, "bundle_id", _bundle_row(req.view)))
-            if req.events:
-                events = [{"case_id": req.view.bundle_id, **e.model_dump()} for e in req.events]
-                await conn.execute(insert(TimelineEntry).values(events).on_conflict_do_nothing())
+            await forward_upsert(conn, Bundle, "bundle_id", _bundle_row(req.view))
+            events = [{"case_id": req.view.bundle_id, **e.model_dump()} for e in req.events]
+            await insert_new(conn, TimelineEntry, events)
             await add_notifications(conn, req.notifications)

@@ -10,11 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 
-from activities.read_model import add_notifications, add_rating, add_review_tasks, forward_upsert
+from activities.read_model import (
+    add_notifications,
+    add_rating,
+    add_review_tasks,
+    forward_upsert,
+    insert_new,
+)
 from core.models import Case, Escalation, ReviewTaskRow, TimelineEntry
 from core.types import CaseView, RecordRequest, TaskStatus
 from core.types import Escalation as EscalationRequest
@@ -78,10 +83,9 @@ class CaseRecordActivities:
     @activity.defn
     async def record_case(self, req: RecordRequest) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(forward_upsert(Case, "case_id", _case_row(req.view)))
-            if req.events:
-                events = [{"case_id": req.view.case_id, **e.model_dump()} for e in req.events]
-                await conn.execute(insert(TimelineEntry).values(events).on_conflict_do_nothing())
+            await forward_upsert(conn, Case, "case_id", _case_row(req.view))
+            events = [{"case_id": req.view.case_id, **e.model_dump()} for e in req.events]
+            await insert_new(conn, TimelineEntry, events)
             await add_notifications(conn, req.notifications)
             await add_review_tasks(conn, req.open_tasks, datetime.now(UTC))
             if req.rating is not None:
@@ -92,6 +96,5 @@ class CaseRecordActivities:
     @activity.defn
     async def escalate(self, req: EscalationRequest) -> None:
         """Put a missed deadline in the supervisors' inbox (督办), once per case and kind."""
-        row = insert(Escalation).values(**req.model_dump(), created_at=datetime.now(UTC))
         async with self._engine.begin() as conn:
-            await conn.execute(row.on_conflict_do_nothing())
+            await insert_new(conn, Escalation, [{**req.model_dump(), "created_at": datetime.now(UTC)}])

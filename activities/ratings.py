@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.read_model import add_notifications, add_rating, forward_upsert
+from activities.read_model import add_notifications, add_rating, forward_upsert, insert_new
 from core.models import Rectification, Visit, VisitRating
 from core.types import (
     BAD_RATING_MAX,
@@ -36,7 +35,7 @@ class RatingActivities:
             rating = record.rating
             if rating is not None:
                 row = {**rating.model_dump(exclude={"at"}), "created_at": rating.at}
-                await conn.execute(insert(VisitRating).values(**row).on_conflict_do_nothing())
+                await insert_new(conn, VisitRating, [row])
                 if rating.rater is not None and rating.level <= BAD_RATING_MAX:
                     note = Notification(
                         notification_id=f"{view.visit_id}:rated:{rating.rater}",
@@ -73,5 +72,5 @@ class RatingActivities:
             "last_seq": view.last_seq,
         }
         async with self._engine.begin() as conn:
-            await conn.execute(forward_upsert(Rectification, "rectification_id", row))
+            await forward_upsert(conn, Rectification, "rectification_id", row)
             await add_notifications(conn, record.notifications)

@@ -66,6 +66,8 @@ RETRY_DEPENDANTS = "bundle-retry-dependants-v1"
 # An action answers only once its notice is in the read model, also when the main loop's record
 # took the notice and is still writing it (before, the action could answer first).
 ANSWER_AFTER_RECORD = "bundle-answer-after-record-v1"
+# Read-model writes one at a time, in the order their contents were claimed.
+ORDERED_RECORDS = "bundle-ordered-records-v1"
 # How long a bundle action waits for its members to confirm it before answering anyway.
 _ACK_WAIT = timedelta(seconds=20)
 _IN_HAND = frozenset({CaseStatus.SUBMITTED, CaseStatus.UNDER_REVIEW, CaseStatus.AWAITING_SIGNATURE})
@@ -99,6 +101,7 @@ class BundleWorkflow:
         self._refusals: dict[int, str] = {}
         self._changed = False
         self._records_in_flight = 0
+        self._record_lock = asyncio.Lock()
 
     @staticmethod
     def _fresh(inp: BundleInput) -> BundleCarry:
@@ -664,7 +667,16 @@ class BundleWorkflow:
             )
 
     async def _record(self) -> None:
-        """Hand the read model what changed; claimed before the await so nothing goes twice."""
+        """Hand the read model what changed, one write at a time: writes running side by side
+        could commit out of order, showing a member's later state before an earlier notice."""
+        if workflow.patched(ORDERED_RECORDS):
+            async with self._record_lock:
+                await self._write_record()
+        else:
+            await self._write_record()
+
+    async def _write_record(self) -> None:
+        """Claimed before the await so nothing goes twice."""
         snapshot = self._view.model_dump(mode="json")
         if not self._events and not self._notifications and snapshot == self._recorded_view:
             return

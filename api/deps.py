@@ -27,6 +27,8 @@ class Services:
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         self.settings = settings
         self.engine = engine
+        # Same pool, no transactions: for routes whose every write is a single statement.
+        self.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self.login_throttle = LoginThrottle()
@@ -51,6 +53,13 @@ async def settings(svc: Services = Depends(services)) -> Settings:
 
 async def session(svc: Services = Depends(services)) -> AsyncIterator[AsyncSession]:
     async with AsyncSession(svc.engine, expire_on_commit=False) as s:
+        yield s
+
+
+async def autocommit_session(svc: Services = Depends(services)) -> AsyncIterator[AsyncSession]:
+    """Each statement commits on its own: no BEGIN/ROLLBACK round trips around reads (under READ
+    COMMITTED a transaction gives a read nothing more). Not for writes that must go together."""
+    async with AsyncSession(svc.autocommit_engine, expire_on_commit=False) as s:
         yield s
 
 

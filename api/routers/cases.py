@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api import intake
-from api.deps import current_principal, require_roles, session, settings, temporal
+from api.deps import autocommit_session, current_principal, require_roles, settings, temporal
 from api.errors import ApiError, not_found
 from api.policy import ACTION_ROLES, CaseAction, case_scope, ensure_can_act, ensure_can_view
 from api.routers import visits
@@ -56,7 +56,8 @@ from workflows.case import CaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
-Db = Annotated[AsyncSession, Depends(session)]
+# Every write here is one statement (the submission's insert, the mailing address).
+Db = Annotated[AsyncSession, Depends(autocommit_session)]
 Temporal = Annotated[Client, Depends(temporal)]
 Caller = Annotated[Principal, Depends(current_principal)]
 
@@ -228,6 +229,7 @@ async def _act(
 ) -> CaseOut:
     case = await _load(db, case_id)
     ensure_can_act(principal, case, action)
+    await db.close()  # the connection goes back to the pool while the workflow works
     view = await send_update(client, case_workflow_id(case_id), _UPDATES[action], request)
     return CaseOut.of(view)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import current_principal, session
+from api.deps import autocommit_session, current_principal
 from api.schemas import NotificationOut
 from core.models import NotificationRow
 from core.security import Principal
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 @router.get("", response_model=list[NotificationOut])
 async def my_notifications(
-    db: Annotated[AsyncSession, Depends(session)],
+    db: Annotated[AsyncSession, Depends(autocommit_session)],
     principal: Annotated[Principal, Depends(current_principal)],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[NotificationOut]:

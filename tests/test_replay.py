@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowHistory
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer
 
 from core.config import Settings
@@ -136,8 +137,22 @@ async def _wait_for_loop(api: Api, case_id: str) -> None:
     raise AssertionError("no rectification opened")
 
 
+async def _signal_and_wait(handle: WorkflowHandle) -> None:
+    """Send `calendar_changed` and wait until the workflow has acted on it (its recompute marker)."""
+    await handle.signal("calendar_changed")
+    for _ in range(200):
+        types = [e.event_type for e in (await handle.fetch_history()).events]
+        signalled = types.index(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
+        if EventType.EVENT_TYPE_MARKER_RECORDED in types[signalled:]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the rectification did not act on calendar_changed")
+
+
 async def test_fresh_histories_replay(api: Api, client: Client) -> None:
     workflow_ids = await _scenarios(api)
+    # A calendar change reaching a loop whose reply deadline still runs (rectification-calendar-v1).
+    await _signal_and_wait(client.get_workflow_handle(workflow_ids["rectification_verified"]))
     histories = {
         name: await client.get_workflow_handle(workflow_id).fetch_history()
         for name, workflow_id in workflow_ids.items()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
@@ -71,6 +72,13 @@ async def applicant_of(db: AsyncSession, principal: Principal, body: CaseCreate 
     return account.username
 
 
+class Received(NamedTuple):
+    """A submission as recorded: its case (or bundle) id and when the platform received it."""
+
+    id: str
+    at: datetime
+
+
 async def acceptance_due(db: AsyncSession, received: datetime) -> DeadlineResult:
     """受理时限: 1 working day from receipt, computed here so the workflow starts with it."""
     calendar = await load_calendar(db.bind)
@@ -94,15 +102,17 @@ async def record_submission(
     body: CaseCreate | BundleCreate,
     key: str | None,
     prefix: str = "BJ",
-) -> str:
-    """Insert the submission once; return its id (the existing one for a retry). Cases are
-    numbered BJ…, bundles BD… (one sequence, so a key reused across the two is caught)."""
+) -> Received:
+    """Insert the submission once; return its id and when it was received (the first attempt's,
+    for a retry). Cases are numbered BJ…, bundles BD… (one sequence, so a key reused across the
+    two is caught)."""
     digest = request_hash(body)
     if key is not None:
         existing = await _by_key(db, principal.username, key)
         if existing is not None:
             return _same_request(existing, digest)
     case_id = await _new_case_id(db, prefix)
+    received = datetime.now(UTC)
     row = insert(Submission).values(
         case_id=case_id,
         idempotency_key=key,
@@ -111,7 +121,7 @@ async def record_submission(
         applicant=body.applicant.model_dump() if body.applicant else {},  # sealed by the column type
         applicant_id_token=_id_token(body),
         form=body.form,
-        created_at=datetime.now(UTC),
+        created_at=received,
     )
     inserted = await db.exec(row.on_conflict_do_nothing().returning(Submission.case_id))
     await db.commit()
@@ -119,7 +129,7 @@ async def record_submission(
         existing = await _by_key(db, principal.username, key)
         assert existing is not None
         return _same_request(existing, digest)
-    return case_id
+    return Received(case_id, received)
 
 
 def _id_token(body: CaseCreate) -> str | None:
@@ -132,10 +142,10 @@ async def _by_key(db: AsyncSession, username: str, key: str | None) -> Submissio
     return (await db.exec(query)).first()
 
 
-def _same_request(existing: Submission, digest: str) -> str:
+def _same_request(existing: Submission, digest: str) -> Received:
     if existing.request_hash != digest:
         raise ApiError(422, "idempotency_key_reused", "该幂等键已用于另一份不同的申报，请勿重复使用")
-    return existing.case_id
+    return Received(existing.case_id, existing.created_at)
 
 
 def snapshot(item: ItemOut) -> ItemSnapshot:

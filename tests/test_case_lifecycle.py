@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from core.calendar import load_calendar
+from core.models import Submission
 from core.temporal import case_workflow_id
-from tests.conftest import Api
+from tests.conftest import Api, idempotency_key
 from tests.helpers import (
     SIGN_ONCE,
     SIGN_ONCE_EVENTS,
@@ -365,3 +370,26 @@ async def test_retry_after_the_case_has_ended_returns_it_unchanged(api: Api) -> 
         assert retry.json()["case_id"] == case_id
         assert retry.json()["status"] == "rejected"
         await asyncio.sleep(0.2)
+
+
+async def test_acceptance_is_due_one_working_day_after_receipt(api: Api, engine: AsyncEngine) -> None:
+    """The clock starts when the platform received the case (the submission row), and a retry
+    of the same submission does not restart it."""
+    body = {"item_code": "market-001", "materials": ["M01", "M02", "M03"], "district": "chaoyang"}
+    headers = {"Idempotency-Key": idempotency_key()}
+    first = await api.post("/cases", "applicant1", body, headers=headers)
+    assert first.status_code == 201, first.text
+    case = first.json()
+    async with engine.connect() as conn:
+        query = select(Submission.created_at).where(Submission.case_id == case["case_id"])
+        received = (await conn.execute(query)).scalar_one()
+    assert datetime.fromisoformat(case["submitted_at"]) == received
+    due = (await load_calendar(engine)).add_working_days(received, 1).at
+    assert datetime.fromisoformat(case["acceptance_deadline"]) == due
+
+    retry = await api.post("/cases", "applicant1", body, headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert (retry.json()["submitted_at"], retry.json()["acceptance_deadline"]) == (
+        case["submitted_at"],
+        case["acceptance_deadline"],
+    )

@@ -100,7 +100,7 @@ async def submit_bundle(
         raise ApiError(422, "unknown_district", f"未知的办理区域：{body.district}")
     applicant = await intake.applicant_of(db, principal, body)
     clerk = await _contact_clerk(db, principal, body.district)
-    bundle_id = await intake.record_submission(db, principal, body, idempotency_key, prefix="BD")
+    bundle_id = (await intake.record_submission(db, principal, body, idempotency_key, prefix="BD")).id
     inp = BundleInput(
         bundle_id=bundle_id,
         theme=theme,

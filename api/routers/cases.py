@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -78,8 +77,7 @@ async def submit_case(
 ) -> CaseOut:
     item = await intake.validated_item(db, body)
     applicant = await intake.applicant_of(db, principal, body)
-    case_id = await intake.record_submission(db, principal, body, idempotency_key)
-    received = datetime.now(UTC)
+    case_id, received = await intake.record_submission(db, principal, body, idempotency_key)
     inp = CaseInput(
         case_id=case_id,
         item=intake.snapshot(item),

@@ -245,16 +245,32 @@ CLINIC_MATERIALS = [
 ]
 
 
-async def test_a_rejected_member_stops_only_its_dependants_and_can_be_retried(api: Api) -> None:
-    r = await api.call("PUT", "/themes/clinic_test", "operator1", json=CLINIC)
+async def _bundle_of_new_theme(
+    api: Api, code: str, theme: dict, form: dict, materials: list[str], applicant: str, started: tuple
+) -> tuple[str, dict]:
+    """Define a test theme, submit one bundle of it, and wait until the `started` members are
+    submitted; returns the bundle id and that view."""
+    r = await api.call("PUT", f"/themes/{code}", "operator1", json=theme)
     assert r.status_code == 200, r.text
-    bundle = await submit_bundle(api, "clinic_test", CLINIC_FORM, CLINIC_MATERIALS, "applicant1")
-    bundle_id = bundle["bundle_id"]
+    bundle_id = (await submit_bundle(api, code, form, materials, applicant))["bundle_id"]
     view = await wait_bundle(
         api,
         bundle_id,
-        lambda v: all(member(v, k)["case_status"] == "submitted" for k in ("setup", "licence")),
-        "independent members started together",
+        lambda v: all(member(v, k)["case_status"] == "submitted" for k in started),
+        f"{'、'.join(started)} started",
+    )
+    return bundle_id, view
+
+
+async def test_a_rejected_member_stops_only_its_dependants_and_can_be_retried(api: Api) -> None:
+    bundle_id, view = await _bundle_of_new_theme(
+        api,
+        "clinic_test",
+        CLINIC,
+        CLINIC_FORM,
+        CLINIC_MATERIALS,
+        "applicant1",
+        started=("setup", "licence"),
     )
     assert member(view, "tax")["state"] == "waiting"
 
@@ -485,15 +501,14 @@ def _failure_notices(notices: list[str]) -> list[str]:
 
 
 async def test_a_member_denied_at_signature_stops_its_dependants_and_the_rest_go_on(api: Api) -> None:
-    r = await api.call("PUT", "/themes/clinic_deny_test", "operator1", json=CLINIC)
-    assert r.status_code == 200, r.text
-    bundle = await submit_bundle(api, "clinic_deny_test", CLINIC_FORM, CLINIC_MATERIALS, "applicant1")
-    bundle_id = bundle["bundle_id"]
-    view = await wait_bundle(
+    bundle_id, view = await _bundle_of_new_theme(
         api,
-        bundle_id,
-        lambda v: all(member(v, k)["case_status"] == "submitted" for k in ("setup", "licence")),
-        "independent members started",
+        "clinic_deny_test",
+        CLINIC,
+        CLINIC_FORM,
+        CLINIC_MATERIALS,
+        "applicant1",
+        started=("setup", "licence"),
     )
     r = await api.post(f"/bundles/{bundle_id}/acceptance", "clerk1")
     assert r.status_code == 200, r.text
@@ -541,12 +556,8 @@ CHAIN_MATERIALS = [*CLINIC_MATERIALS, "hrss-001/S01", "BUSINESS_LICENCE"]
 
 
 async def test_a_failure_blocks_the_whole_chain_in_one_notice_and_a_retry_unblocks_it(api: Api) -> None:
-    r = await api.call("PUT", "/themes/chain_test", "operator1", json=CHAIN)
-    assert r.status_code == 200, r.text
-    bundle = await submit_bundle(api, "chain_test", CHAIN_FORM, CHAIN_MATERIALS, "applicant1")
-    bundle_id = bundle["bundle_id"]
-    view = await wait_bundle(
-        api, bundle_id, lambda v: member(v, "licence")["case_status"] == "submitted", "licence started"
+    bundle_id, view = await _bundle_of_new_theme(
+        api, "chain_test", CHAIN, CHAIN_FORM, CHAIN_MATERIALS, "applicant1", started=("licence",)
     )
     assert [member(view, k)["state"] for k in ("tax", "social")] == ["waiting", "waiting"]
     reject = {"decision": "reject", "reason": "名称与已登记名称相同"}
@@ -617,17 +628,14 @@ TWO_UPSTREAMS_MATERIALS = [*CHAIN_MATERIALS, "hpf-002/U01", "hpf-002/U03"]
 
 
 async def test_retrying_one_failed_upstream_does_not_repeat_the_notice_for_the_other(api: Api) -> None:
-    r = await api.call("PUT", "/themes/two_upstreams_test", "operator1", json=TWO_UPSTREAMS)
-    assert r.status_code == 200, r.text
-    bundle = await submit_bundle(
-        api, "two_upstreams_test", TWO_UPSTREAMS_FORM, TWO_UPSTREAMS_MATERIALS, "applicant2"
-    )
-    bundle_id = bundle["bundle_id"]
-    view = await wait_bundle(
+    bundle_id, view = await _bundle_of_new_theme(
         api,
-        bundle_id,
-        lambda v: all(member(v, k)["case_status"] == "submitted" for k in ("licence", "setup")),
-        "independent members started",
+        "two_upstreams_test",
+        TWO_UPSTREAMS,
+        TWO_UPSTREAMS_FORM,
+        TWO_UPSTREAMS_MATERIALS,
+        "applicant2",
+        started=("licence", "setup"),
     )
     licence_case, setup_case = member(view, "licence")["case_id"], member(view, "setup")["case_id"]
     reject = {"decision": "reject", "reason": "名称与已登记名称相同"}

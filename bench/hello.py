@@ -2,15 +2,19 @@
 
 `HelloWorkflow` is the hello-world of Temporal: one trivial activity, then done. `IdleWorkflow`
 waits until told to finish and answers a trivial update: the cheapest round trip an update can
-make. Both run on their own task queue, in their own process, beside the case worker.
+make. `LifecycleTwin` has a case's Temporal shape and nothing else (the floor any implementation
+of the lifecycle pays on this server). All run on their own task queue, in their own process,
+beside the case worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -18,6 +22,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
+    from core import search_attributes as sa
     from core.config import Settings
     from core.temporal import data_converter
 
@@ -71,8 +76,43 @@ class SleepyWorkflow:
         return None
 
 
+# A sign-once case's steps after submission, each one update from a user (bench/http.py).
+TWIN_STEPS = ("under_review", "awaiting_signature", "approved", "delivered", "closed")
+
+
+@workflow.defn(name="BenchLifecycleTwin")
+class LifecycleTwin:
+    """A sign-once case as Temporal sees it, without the platform: started with update-with-start,
+    then one update per user step, each moving the status search attribute, with a deadline timer
+    waiting between steps. No activity, no database, no API."""
+
+    def __init__(self) -> None:
+        self._status = "submitted"
+
+    @workflow.run
+    async def run(self) -> str:
+        while self._status != "closed":
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(self._moved(self._status), timeout=timedelta(days=1))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._status
+
+    def _moved(self, status: str) -> Callable[[], bool]:
+        return lambda: self._status != status
+
+    @workflow.update
+    def registered(self) -> str:
+        return self._status
+
+    @workflow.update
+    def step(self, status: str) -> str:
+        self._status = status
+        workflow.upsert_search_attributes([sa.CASE_STATUS.value_set(status)])
+        return status
+
+
 def build_worker(client: Client, task_queue: str = TASK_QUEUE) -> Worker:
-    workflows = [HelloWorkflow, IdleWorkflow, SleepyWorkflow]
+    workflows = [HelloWorkflow, IdleWorkflow, SleepyWorkflow, LifecycleTwin]
     return Worker(client, task_queue=task_queue, workflows=workflows, activities=[say_hello])
 
 

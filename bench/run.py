@@ -34,15 +34,17 @@ from typing import TextIO
 import psutil
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from bench import hello
 from bench.http import APPROVE, BenchError, Http, Samples
+from core import search_attributes as sa
 from core.config import Settings
 from core.temporal import case_workflow_id, data_converter
 from scripts.dev import HOST, ChildDied, Config, Stack, StartupFailed, Stopped
 
 HELLO_PHASE = "hello-world throughput (SDK)"
+TWIN_PHASE = "case twin throughput (SDK)"
 CASE_PHASE = "case throughput (REST)"
 PHASE_LIMIT = 120.0  # s: no phase runs longer, whatever the counts asked for
 RUN_LIMIT = 900.0  # s: the whole run (plus the time --open N may take to open them)
@@ -54,6 +56,7 @@ class Options:
     cases: int
     hello: int
     hello_concurrency: int
+    twins: int
     latency_clients: int
     latency_requests: int
     shape_repeats: int
@@ -68,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--cases", type=int, default=80, help="case lifecycles for throughput (80)")
     p.add_argument("--hello", type=int, default=600, help="hello-world workflows for the baseline (600)")
     p.add_argument("--hello-concurrency", type=int, default=64, help="hello-world workflows in flight (64)")
+    p.add_argument(
+        "--twins",
+        type=int,
+        default=240,
+        help="case twins (the case's Temporal shape alone) for the floor (240)",
+    )
     p.add_argument("--latency-clients", type=int, default=8, help="concurrent clients for latency (8)")
     p.add_argument("--latency-requests", type=int, default=20, help="requests per client and call (20)")
     p.add_argument("--shape-repeats", type=int, default=2, help="cases per lifecycle shape for history (2)")
@@ -80,7 +89,16 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--detail", action="store_true", help="also print history events by type")
     p.add_argument("--keep", action="store_true", help="keep the data directory and the stack log")
     opts = p.parse_args(argv)
-    for name in ("clients", "cases", "hello", "hello_concurrency", "latency_clients", "latency_requests"):
+    counts = (
+        "clients",
+        "cases",
+        "hello",
+        "hello_concurrency",
+        "twins",
+        "latency_clients",
+        "latency_requests",
+    )
+    for name in counts:
         if getattr(opts, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     return Options(**vars(opts))
@@ -189,9 +207,11 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
 class Results:
     opts: Options
     hello_rate: Rate | None = None
+    twin_rate: Rate | None = None
     case_rate: Rate | None = None
     requests_per_case: float = 0.0
     hello_cost: HistoryCost | None = None
+    twin_cost: HistoryCost | None = None
     shape_cost: dict[str, HistoryCost] = field(default_factory=dict)
     latency: Samples = field(default_factory=Samples)
     rss: dict[str, int] = field(default_factory=dict)
@@ -250,6 +270,7 @@ class Bench:
         await self.phase("warm-up", self.warm_up())
         await self.phase("history cost per lifecycle shape", self.shapes())
         await self.phase(HELLO_PHASE, self.hello_throughput())
+        await self.phase(TWIN_PHASE, self.twin_throughput())
         await self.phase(CASE_PHASE, self.case_throughput())
         await self.phase("latency", self.latencies())
         if self.opts.open:
@@ -261,6 +282,7 @@ class Bench:
         await self.http.login()
         for i in range(3):
             await self.hello_workflow(f"warm-{i}")
+            await self.twin_lifecycle(f"warm-{i}")
             await self.http.lifecycle()
 
     async def hello_workflow(self, suffix: str) -> str:
@@ -270,8 +292,27 @@ class Bench:
         )
         return wid
 
+    async def twin_lifecycle(self, suffix: str) -> str:
+        """The case's lifecycle as bare SDK calls: update-with-start, then one update per step."""
+        wid = f"twin-{self.run_id}-{suffix}"
+        start = WithStartWorkflowOperation(
+            hello.LifecycleTwin.run,
+            id=wid,
+            task_queue=hello.TASK_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.CASE_STATUS, "submitted")]),
+        )
+        await self.client.execute_update_with_start_workflow(
+            hello.LifecycleTwin.registered, start_workflow_operation=start
+        )
+        handle = self.client.get_workflow_handle(wid)
+        for status in hello.TWIN_STEPS:
+            await handle.execute_update(hello.LifecycleTwin.step, status)
+        return wid
+
     async def shapes(self) -> None:
         self.results.hello_cost = await history_cost(self.client, [await self.hello_workflow("history")])
+        self.results.twin_cost = await history_cost(self.client, [await self.twin_lifecycle("history")])
         for shape in ("sign-once", "sign-twice", "with-supplements"):
             ids = [case_workflow_id(await self.http.lifecycle(shape)) for _ in range(self.opts.shape_repeats)]
             self.results.shape_cost[shape] = await history_cost(self.client, ids)
@@ -282,6 +323,13 @@ class Bench:
 
         opts = self.opts
         self.results.hello_rate = await run_clients(opts.hello_concurrency, opts.hello, one)
+
+    async def twin_throughput(self) -> None:
+        async def one(n: int) -> None:
+            await self.twin_lifecycle(f"t{n}")
+
+        opts = self.opts
+        self.results.twin_rate = await run_clients(opts.hello_concurrency, opts.twins, one)
 
     async def case_throughput(self) -> None:
         case_ids: list[str] = []
@@ -437,54 +485,59 @@ def machine() -> str:
     )
 
 
+def _cpu_table(res: Results, runs: list[tuple[str, str, Rate]]) -> list[str]:
+    """The baselines run on the hello worker: its CPU goes in their "worker" column."""
+    names = [n for n in res.cpu[CASE_PHASE] if n != "hello"]
+    rows = []
+    for label, phase, rate in runs:
+        cpu = dict(res.cpu[phase])
+        if phase != CASE_PHASE:
+            cpu["worker"] = cpu.pop("hello")
+        per = 1000 / max(rate.done, 1)
+        rows.append(
+            [label, *(f"{cpu.get(n, 0.0) * per:.0f}" for n in names), f"{sum(cpu.values()) * per:.0f}"]
+        )
+    return [table(rows, ["   ", *names, "total"])]
+
+
 def report(res: Results) -> str:
     o = res.opts
     out = [f"Machine: {machine()}", ""]
 
-    hr, cr = res.hello_rate, res.case_rate
-    assert hr is not None and cr is not None
+    hr, cr, tr = res.hello_rate, res.case_rate, res.twin_rate
+    assert hr is not None and cr is not None and tr is not None
     out.append("1. Throughput (completed per second), target >= 0.25x")
-    out.append(
-        table(
-            [
-                [
-                    f"case lifecycles, sign-once, REST, {o.clients} clients",
-                    f"{cr.per_second:.2f}/s",
-                    f"{cr.done} in {cr.seconds:.1f} s",
-                    _ratio(cr.per_second, hr.per_second),
-                ],
-                [
-                    f"baseline: hello-world, SDK, {o.hello_concurrency} in flight",
-                    f"{hr.per_second:.2f}/s",
-                    f"{hr.done} in {hr.seconds:.1f} s",
-                    "1.00x",
-                ],
-            ],
-            ["", "rate", "count", "ratio"],
-        )
-    )
-
-    if CASE_PHASE in res.cpu and HELLO_PHASE in res.cpu:
-        out += ["", "   CPU ms per completed case / hello-world workflow, by process (all cores)"]
-        case_cpu, hello_cpu = res.cpu[CASE_PHASE], res.cpu[HELLO_PHASE]
-        names = [n for n in case_cpu if n != "hello" and n in hello_cpu]
-        rows = [
-            [
-                label,
-                *(f"{cpu[n] / max(rate.done, 1) * 1000:.0f}" for n in names),
-                f"{sum(cpu.values()) / max(rate.done, 1) * 1000:.0f}",
-            ]
-            for label, cpu, rate in (("case", case_cpu, cr), ("hello-world", hello_cpu, hr))
+    rates = [
+        (f"case lifecycles, sign-once, REST, {o.clients} clients", cr),
+        (f"floor: case twin (its Temporal shape alone), SDK, {o.hello_concurrency} in flight", tr),
+        (f"baseline: hello-world, SDK, {o.hello_concurrency} in flight", hr),
+    ]
+    rows = [
+        [
+            label,
+            f"{r.per_second:.2f}/s",
+            f"{r.done} in {r.seconds:.1f} s",
+            _ratio(r.per_second, hr.per_second),
         ]
-        rows[1][names.index("worker") + 1] = f"{hello_cpu['hello'] / max(hr.done, 1) * 1000:.0f}"
-        out.append(table(rows, ["   ", *names, "total"]))
+        for label, r in rates
+    ]
+    out.append(table(rows, ["", "rate", "count", "ratio"]))
+    out.append(
+        f"   case / twin: {_ratio(cr.per_second, tr.per_second)} "
+        "(what the API, the worker's read model and PostgreSQL leave of the floor)"
+    )
+    if all(p in res.cpu for p in (CASE_PHASE, HELLO_PHASE, TWIN_PHASE)):
+        out += ["", "   CPU ms per completed lifecycle / workflow, by process (all cores)"]
+        out += _cpu_table(
+            res, [("case", CASE_PHASE, cr), ("case twin", TWIN_PHASE, tr), ("hello-world", HELLO_PHASE, hr)]
+        )
         out.append(f"   HTTP requests per case: {res.requests_per_case:.1f} (inbox and status polls too)")
 
     out += ["", "2. Cost per case: Temporal history events (mean per workflow)"]
-    hc = res.hello_cost
-    assert hc is not None
+    hc, tc = res.hello_cost, res.twin_cost
+    assert hc is not None and tc is not None
     rows = []
-    for name, cost in [*res.shape_cost.items(), ("baseline: hello-world", hc)]:
+    for name, cost in [*res.shape_cost.items(), ("floor: case twin", tc), ("baseline: hello-world", hc)]:
         rows.append(
             [
                 f"{name} ({len(cost.events)} runs)",

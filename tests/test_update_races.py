@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections import Counter
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer
 
 from api.workflow_calls import start_case
@@ -33,7 +34,7 @@ from core.types import (
 )
 from tests.test_replay import HISTORIES
 from worker import WORKFLOWS, build_worker
-from workflows.case import ACCEPTED_AND_MOVED_ON, CaseWorkflow
+from workflows.case import ACCEPTED_AND_MOVED_ON, RATED_WITH_DELIVERY, CaseWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CLERK = Actor(username="clerk1", role=Role.CLERK)
@@ -56,48 +57,89 @@ def _case_input() -> CaseInput:
     )
 
 
+async def _in_one_task(handle: WorkflowHandle, first: tuple, second: tuple) -> asyncio.Future:
+    """With no worker running, send `first`, then `second` once `first` is admitted: the next
+    workflow task carries both, in that order. Returns the two calls' answers to come."""
+    sending = [asyncio.create_task(handle.execute_update(*first))]
+    await asyncio.sleep(0.5)
+    sending.append(asyncio.create_task(handle.execute_update(*second)))
+    await asyncio.sleep(0.5)
+    return asyncio.gather(*sending)
+
+
+def _met_in_one_task(events: list, patch: str) -> None:
+    """Both updates were accepted by one workflow task, and the case took the patched branch."""
+    accepted_by_task: Counter[int] = Counter()
+    task = 0
+    for e in events:
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            task = e.event_id
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            accepted_by_task[task] += 1
+    assert max(accepted_by_task.values()) == 2, "both updates in one task"
+    patches = [
+        e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
+        for e in events
+        if e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+    assert any(patch.encode() in p for p in patches), patches
+
+
+async def _start(client: Client, engine: AsyncEngine, queue: str) -> WorkflowHandle:
+    inp = _case_input()
+    async with build_worker(client, engine, queue):
+        await start_case(client, queue, inp)
+    return client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(inp.case_id))
+
+
+def _task_result(handle: WorkflowHandle) -> TaskCompletion:
+    case_id = handle.id.removeprefix("case-")
+    return TaskCompletion(actor=STAFF, task_id=f"{case_id}-T1", outcome=TaskOutcome.PASS, opinion="同意")
+
+
+SIGN = (CaseWorkflow.sign, SignatureRequest(actor=HANDLER, decision=SignDecision.APPROVE, opinion="同意"))
+DELIVER = (CaseWorkflow.deliver, DeliveryRequest(actor=CLERK, method=DeliveryMethod.ELECTRONIC))
+RATE = (CaseWorkflow.rate, RatingRequest(actor=APPLICANT, level=5, channel="app"))
+
+
 async def test_acceptance_and_the_department_result_in_one_task_leave_the_case_open(
     client: Client, engine: AsyncEngine
 ) -> None:
     queue = f"gov-cases-race-{uuid.uuid4().hex[:8]}"
-    inp = _case_input()
-    async with build_worker(client, engine, queue):
-        await start_case(client, queue, inp)
-    handle = client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(inp.case_id))
-
-    # No worker: both updates wait on the server, then arrive in the same workflow task.
-    accept = AcceptanceRequest(actor=CLERK, decision=AcceptanceDecision.ACCEPT)
-    accepting = asyncio.create_task(handle.execute_update(CaseWorkflow.decide_acceptance, accept))
-    await asyncio.sleep(0.5)  # admitted first, so handled first
-    result = TaskCompletion(
-        actor=STAFF, task_id=f"{inp.case_id}-T1", outcome=TaskOutcome.PASS, opinion="同意"
+    handle = await _start(client, engine, queue)
+    accept = (
+        CaseWorkflow.decide_acceptance,
+        AcceptanceRequest(actor=CLERK, decision=AcceptanceDecision.ACCEPT),
     )
-    completing = asyncio.create_task(handle.execute_update(CaseWorkflow.complete_task, result))
-    await asyncio.sleep(0.5)
+    answers = await _in_one_task(handle, accept, (CaseWorkflow.complete_task, _task_result(handle)))
     async with build_worker(client, engine, queue):
-        await asyncio.wait_for(asyncio.gather(accepting, completing), 60)
-        events = [e async for e in handle.fetch_history_events()]
-        # The race really happened: both updates accepted by one workflow task.
-        kinds = [e.event_type for e in events]
-        both = [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED] * 2
-        assert any(kinds[i : i + 2] == both for i in range(len(kinds))), "both updates in one task"
+        await asyncio.wait_for(answers, 60)
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
         assert (await handle.query(CaseWorkflow.view)).status == "awaiting_signature"
-        sign = SignatureRequest(actor=HANDLER, decision=SignDecision.APPROVE, opinion="同意")
-        assert (await handle.execute_update(CaseWorkflow.sign, sign)).status == "approved"
-        delivery = DeliveryRequest(actor=CLERK, method=DeliveryMethod.ELECTRONIC)
-        assert (await handle.execute_update(CaseWorkflow.deliver, delivery)).status == "delivered"
-        rating = RatingRequest(actor=APPLICANT, level=5, channel="app")
-        assert (await handle.execute_update(CaseWorkflow.rate, rating)).status == "closed"
+        for update, request, status in (*SIGN, "approved"), (*DELIVER, "delivered"), (*RATE, "closed"):
+            assert (await handle.execute_update(update, request)).status == status
         assert (await asyncio.wait_for(handle.result(), 30)).status == "closed"
-        # ... and the case met it on the patched branch.
-        patches = [
-            e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
-            for e in events
-            if e.marker_recorded_event_attributes.marker_name == "core_patch"
-        ]
-        assert any(ACCEPTED_AND_MOVED_ON.encode() in p for p in patches), patches
+        _met_in_one_task([e async for e in handle.fetch_history_events()], ACCEPTED_AND_MOVED_ON)
     await _replays_and_is_recorded(await handle.fetch_history(), "accepted_and_moved_on_closed")
+
+
+async def test_delivery_and_the_rating_in_one_task_close_the_workflow(
+    client: Client, engine: AsyncEngine
+) -> None:
+    queue = f"gov-cases-race-{uuid.uuid4().hex[:8]}"
+    handle = await _start(client, engine, queue)
+    async with build_worker(client, engine, queue):
+        accept = AcceptanceRequest(actor=CLERK, decision=AcceptanceDecision.ACCEPT)
+        await handle.execute_update(CaseWorkflow.decide_acceptance, accept)
+        await handle.execute_update(CaseWorkflow.complete_task, _task_result(handle))
+        assert (await handle.execute_update(*SIGN)).status == "approved"
+    answers = await _in_one_task(handle, DELIVER, RATE)
+    async with build_worker(client, engine, queue):
+        delivered, rated = await asyncio.wait_for(answers, 60)
+        assert rated.status == "closed"
+        assert (await asyncio.wait_for(handle.result(), 30)).status == "closed"
+        _met_in_one_task([e async for e in handle.fetch_history_events()], RATED_WITH_DELIVERY)
+    await _replays_and_is_recorded(await handle.fetch_history(), "rated_with_delivery_closed")
 
 
 async def _replays_and_is_recorded(history: WorkflowHistory, name: str) -> None:

@@ -83,6 +83,9 @@ REVIEW_UPDATES = "review-updates-v1"
 # "awaiting signature" and ending the workflow as if rejected (found by bench/chaos.py). Cases
 # that never met the race never call `patched` for it, so their histories are unchanged.
 ACCEPTED_AND_MOVED_ON = "accepted-and-moved-on-v1"
+# The same race at the end: delivery and rating in one workflow task left the closing phase
+# waiting for "delivered" on a closed case, and the workflow open for ever.
+RATED_WITH_DELIVERY = "rated-with-delivery-v1"
 DECIDED = frozenset(
     {
         CaseStatus.APPROVED,
@@ -324,7 +327,10 @@ class CaseWorkflow:
         """Approved or denied → wait for delivery → wait for a rating (or the window) → closed."""
         if self._view.status == CaseStatus.WITHDRAWN:
             return
-        await workflow.wait_condition(lambda: self._view.status == CaseStatus.DELIVERED)
+        await workflow.wait_condition(lambda: self._view.status in (CaseStatus.DELIVERED, CaseStatus.CLOSED))
+        if self._view.status == CaseStatus.CLOSED and not workflow.patched(RATED_WITH_DELIVERY):
+            # Before the patch the workflow waited for "delivered" here, forever.
+            await workflow.wait_condition(lambda: False)
         if self._input.bundle is not None:
             self._set_status(CaseStatus.CLOSED)
             self._log("closed", None, "已办结；评价随“一件事”主题统一进行（一次一评）")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.types import CaseErrorCode
@@ -62,6 +65,29 @@ _HTTP_MESSAGES = {
 }
 
 
+log = logging.getLogger("api.errors")
+# PostgreSQL out of reach: refused, gone, shutting down or starting up (not a refused query).
+_UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(5):  # the driver's error, wrapped by SQLAlchemy's adapter, wrapped again
+        if seen is None:
+            return False
+        if isinstance(seen, _UNREACHABLE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _body(code: str, message: str, detail: Any = None) -> dict:
     return {"code": code, "message": message, "detail": detail}
 
@@ -80,6 +106,22 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             _body("validation_error", "提交的信息不完整或格式有误，请核对后重新提交", problems),
             status_code=422,
+        )
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unreachable(exc):
+            log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+            return JSONResponse(_body("internal_error", "系统内部错误，请稍后重试"), status_code=500)
+        # An outage or a restart: every write here may be sent again (idempotency keys, retried
+        # updates), so the answer says to retry, as it does when the engine is out of reach.
+        log.warning("%s %s: database unreachable: %s", request.method, request.url.path, type(exc).__name__)
+        return JSONResponse(
+            _body("database_unavailable", "数据库暂不可用，请稍后用同一请求重试"),
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)

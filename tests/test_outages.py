@@ -58,6 +58,12 @@ from tests.test_faults import (
 from worker import build_worker
 
 OUTAGE = float(os.environ.get("PG_OUTAGE_SECONDS", "12"))
+SIGN_ONCE_BODY = {
+    "item_code": "market-001",
+    "materials": ["M01", "M02", "M03"],
+    "district": "chaoyang",
+    "form": {},
+}
 TEMPORAL_DOWN = float(os.environ.get("TEMPORAL_DOWN_SECONDS", "5"))
 
 
@@ -261,6 +267,7 @@ async def test_postgres_outage_retries_activities_and_the_read_model_catches_up(
             own_postgres.stop()
             with contextlib.suppress(Exception):
                 await locker.close()
+            await _refused_while_down(api, signing[0])
             await asyncio.sleep(OUTAGE)
             in_flight = [*submissions, *signatures]
             assert not any(t.done() for t in in_flight), [t.result() for t in in_flight if t.done()]
@@ -284,6 +291,20 @@ async def test_postgres_outage_retries_activities_and_the_read_model_catches_up(
     assert min(failed.values()) >= 2, failed
 
 
+async def _refused_while_down(api: Api, case_id: str) -> None:
+    """New requests during the outage get a 503 saying to retry, not a 500 and a traceback."""
+    answers = [
+        await api.get(f"/cases/{case_id}", "applicant1"),
+        await api.post(
+            "/cases", "applicant1", SIGN_ONCE_BODY, headers={"Idempotency-Key": idempotency_key()}
+        ),
+    ]
+    for r in answers:
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "database_unavailable" and "数据库" in r.json()["message"]
+        assert r.headers["Retry-After"] == "5"
+
+
 async def _to_awaiting_signature(api: Api) -> str:
     case_id = await _submit(api)
     await accept(api, case_id)
@@ -303,10 +324,9 @@ async def _sign(api: Api, case_id: str) -> dict:
 
 async def _submit_retried(api: Api) -> tuple[str, int]:
     """POST /cases, retried with the same Idempotency-Key while the engine answers 503."""
-    body = {"item_code": "market-001", "materials": ["M01", "M02", "M03"], "district": "chaoyang", "form": {}}
     headers = {"Idempotency-Key": idempotency_key()}
     for attempt in itertools.count(1):
-        r = await api.post("/cases", "applicant1", body, headers=headers)
+        r = await api.post("/cases", "applicant1", SIGN_ONCE_BODY, headers=headers)
         if r.status_code != 503 or attempt == 20:
             assert r.status_code == 201, r.text
             return r.json()["case_id"], attempt

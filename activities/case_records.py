@@ -56,7 +56,8 @@ async def _close_inbox_rows(conn: AsyncConnection, view: CaseView) -> None:
     for task in view.tasks:
         if task.status != TaskStatus.COMPLETED:
             continue
-        # A row the completing request still holds is skipped: that request marks it itself.
+        # A row a request still holds is skipped: only the completion of a case from before
+        # review-updates-v1 holds it (its activity's), and that request marks the row itself.
         open_row = (
             select(ReviewTaskRow.task_id)
             .where(ReviewTaskRow.task_id == task.task_id, ReviewTaskRow.status == TaskStatus.PENDING.value)

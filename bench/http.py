@@ -16,6 +16,27 @@ import httpx
 API = "/api/v1"
 SIGN_ONCE = ("market-001", ["M01", "M02", "M03"])
 SIGN_TWICE = ("market-002", ["F01", "F02", "F03", "F04", "F05"])
+# The timeline of a sign-once case run to its rating.
+SIGN_ONCE_EVENTS = [
+    "submitted",
+    "accepted",
+    "task_completed",
+    "review_finished",
+    "signed",
+    "decided",
+    "delivered",
+    "rated",
+    "closed",
+]
+# The updates such a case receives, each once: the department's result is an update too.
+SIGN_ONCE_UPDATES = {
+    "registered": 1,
+    "decide_acceptance": 1,
+    "complete_task": 1,
+    "sign": 1,
+    "deliver": 1,
+    "rate": 1,
+}
 USERS = ("applicant1", "clerk1", "supervisor1", "market-staff", "market-handler", "market-chief")
 
 POLL_FIRST = 0.01  # s; then x1.5 per poll up to POLL_MAX, as a UI refreshing an inbox might

@@ -3,36 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
+# One item per signature mode (shared with the benchmarks, which drive the same lifecycle).
+from bench.http import SIGN_ONCE
 from core.form_fields import credit_code_for
+from core.seed import seed_snapshot
+from core.types import Actor, CaseInput, Role
 from tests.conftest import Api, idempotency_key
 
-# One item per signature mode, with the materials each guide lists.
-SIGN_ONCE = ("market-001", ["M01", "M02", "M03"])
-SIGN_TWICE = ("market-002", ["F01", "F02", "F03", "F04", "F05"])
 TWO_DEPARTMENTS = ("culture-001", ["C01", "C02", "C03"])
-# The timeline of a sign-once case run to its rating.
-SIGN_ONCE_EVENTS = [
-    "submitted",
-    "accepted",
-    "task_completed",
-    "review_finished",
-    "signed",
-    "decided",
-    "delivered",
-    "rated",
-    "closed",
-]
-# The updates such a case receives, each once: the department's result is an update too.
-SIGN_ONCE_UPDATES = {
-    "registered": 1,
-    "decide_acceptance": 1,
-    "complete_task": 1,
-    "sign": 1,
-    "deliver": 1,
-    "rate": 1,
-}
+
+
+def case_input(item_code: str = "market-001", prefix: str = "TS") -> CaseInput:
+    """A case as the API would start it, for tests that drive the workflow directly."""
+    snapshot = seed_snapshot(item_code)
+    return CaseInput(
+        case_id=f"{prefix}{uuid.uuid4().hex[:12].upper()}",
+        item=snapshot,
+        applicant_username="applicant1",
+        channel="online",
+        district="chaoyang",
+        materials=[m.code for m in snapshot.materials if m.required],
+        submitted_by=Actor(username="applicant1", role=Role.APPLICANT),
+        rating_window_days=7,
+    )
 
 
 async def submit(api: Api, item: tuple[str, list[str]] = SIGN_ONCE, as_: str = "applicant1", **extra) -> dict:

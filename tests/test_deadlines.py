@@ -23,7 +23,6 @@ from core.calendar import BEIJING, STATUTORY, load_calendar
 from core.config import Settings
 from core.models import CalendarOverride, NotificationRow, Rectification, ReviewTaskRow, TimelineEntry
 from core.models import Escalation as EscalationRow
-from core.seed import seed_snapshot
 from core.temporal import case_workflow_id, data_converter
 from core.types import (
     SUPERVISOR_INBOX,
@@ -31,7 +30,6 @@ from core.types import (
     AcceptanceRequest,
     Actor,
     CalendarChange,
-    CaseInput,
     DeliveryMethod,
     DeliveryRequest,
     ExplainRequest,
@@ -49,6 +47,7 @@ from core.types import (
     WithdrawRequest,
 )
 from tests.conftest import SESSION, Api, venv_binary
+from tests.helpers import case_input
 from worker import build_worker
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.case import CaseWorkflow
@@ -79,20 +78,6 @@ async def skipping(engine: AsyncEngine) -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-def _case_input(item_code: str = "market-001") -> CaseInput:
-    snapshot = seed_snapshot(item_code)
-    return CaseInput(
-        case_id=f"TS{uuid.uuid4().hex[:12].upper()}",
-        item=snapshot,
-        applicant_username="applicant1",
-        channel="online",
-        district="chaoyang",
-        materials=[m.code for m in snapshot.materials if m.required],
-        submitted_by=APPLICANT,
-        rating_window_days=7,
-    )
-
-
 async def _events(engine: AsyncEngine, case_id: str) -> list[str]:
     async with engine.connect() as conn:
         rows = await conn.execute(
@@ -102,7 +87,7 @@ async def _events(engine: AsyncEngine, case_id: str) -> list[str]:
 
 
 async def test_acceptance_deadline_passes_and_escalates(skipping, engine: AsyncEngine) -> None:
-    inp = _case_input()
+    inp = case_input()
     view = await start_case(skipping.client, QUEUE, inp)
     assert view is not None and view.acceptance_deadline is not None
     handle = skipping.client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(inp.case_id))
@@ -148,7 +133,7 @@ async def _open_task_id(engine: AsyncEngine, case_id: str) -> str:
 
 async def _awaiting_signature(skipping, engine: AsyncEngine, item_code: str):
     """Accept a case and pass its review (a complete_task update, as the inbox sends it)."""
-    inp = _case_input(item_code)
+    inp = case_input(item_code)
     await start_case(skipping.client, QUEUE, inp)
     handle = skipping.client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(inp.case_id))
     accepted = await handle.execute_update(

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from bench.http import SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES
 from core import search_attributes as sa
 from core.config import Settings, to_async_url
 from core.db import make_engine
@@ -42,7 +43,11 @@ from core.models import NotificationRow, TimelineEntry
 from core.temporal import case_workflow_id, data_converter
 from scripts.bootstrap import bootstrap
 from tests.conftest import Api, _free_port, idempotency_key, venv_binary
-from tests.helpers import SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES, accept, complete_tasks, wait_for_status
+from tests.helpers import (
+    accept,
+    complete_tasks,
+    wait_for_status,
+)
 from tests.test_faults import (
     CASES,
     NOTIFYING_EVENTS,

@@ -15,13 +15,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer
 
+from bench.http import SIGN_TWICE
 from core.config import Settings
 from core.temporal import bundle_workflow_id, case_workflow_id, data_converter
 from tests.conftest import Api
 from tests.helpers import (
     HIRING_FORM,
     HIRING_MATERIALS,
-    SIGN_TWICE,
     accept,
     finish_member,
     member,

@@ -14,11 +14,18 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bench.http import SIGN_ONCE
 from core import fields
 from core.logmask import mask_text
 from core.types import mask_id_number, mask_phone
 from tests.conftest import Api, migrate, new_database
-from tests.helpers import SIGN_ONCE, accept, complete_tasks, sign, submit, wait_for_status
+from tests.helpers import (
+    accept,
+    complete_tasks,
+    sign,
+    submit,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -8,9 +8,14 @@ from datetime import datetime
 
 import pytest
 
+from bench.http import SIGN_TWICE
 from core.calendar import BEIJING
 from tests.conftest import Api
-from tests.helpers import SIGN_TWICE, accept, submit, wait_for_tasks
+from tests.helpers import (
+    accept,
+    submit,
+    wait_for_tasks,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

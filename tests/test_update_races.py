@@ -16,13 +16,11 @@ from temporalio.worker import Replayer
 
 from api.workflow_calls import start_case
 from core.config import Settings
-from core.seed import seed_snapshot
 from core.temporal import case_workflow_id, data_converter
 from core.types import (
     AcceptanceDecision,
     AcceptanceRequest,
     Actor,
-    CaseInput,
     DeliveryMethod,
     DeliveryRequest,
     RatingRequest,
@@ -32,6 +30,7 @@ from core.types import (
     TaskCompletion,
     TaskOutcome,
 )
+from tests.helpers import case_input
 from tests.test_replay import HISTORIES
 from worker import WORKFLOWS, build_worker
 from workflows.case import ACCEPTED_AND_MOVED_ON, RATED_WITH_DELIVERY, CaseWorkflow
@@ -41,20 +40,6 @@ CLERK = Actor(username="clerk1", role=Role.CLERK)
 APPLICANT = Actor(username="applicant1", role=Role.APPLICANT)
 STAFF = Actor(username="market-staff", role=Role.DEPARTMENT, department="market")
 HANDLER = Actor(username="market-handler", role=Role.HANDLER, department="market")
-
-
-def _case_input() -> CaseInput:
-    snapshot = seed_snapshot("market-001")
-    return CaseInput(
-        case_id=f"RACE{uuid.uuid4().hex[:10].upper()}",
-        item=snapshot,
-        applicant_username="applicant1",
-        channel="online",
-        district="chaoyang",
-        materials=[m.code for m in snapshot.materials if m.required],
-        submitted_by=APPLICANT,
-        rating_window_days=7,
-    )
 
 
 async def _in_one_task(handle: WorkflowHandle, first: tuple, second: tuple) -> asyncio.Future:
@@ -86,7 +71,7 @@ def _met_in_one_task(events: list, patch: str) -> None:
 
 
 async def _start(client: Client, engine: AsyncEngine, queue: str) -> WorkflowHandle:
-    inp = _case_input()
+    inp = case_input(prefix="RACE")
     async with build_worker(client, engine, queue):
         await start_case(client, queue, inp)
     return client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(inp.case_id))

@@ -57,36 +57,39 @@ async def complete_task(
     client: Annotated[Client, Depends(temporal)],
     principal: DepartmentCaller,
 ) -> TaskOut:
-    # The row lock makes a double click wait, then see the task already completed.
-    query = select(ReviewTaskRow).where(ReviewTaskRow.task_id == task_id).with_for_update()
-    task = (await db.exec(query)).first()
+    task = await _open_task(db, task_id, principal)
+    if task.task_token:
+        return await _complete_activity(db, client, task_id, body, principal)
+    req = TaskCompletion(actor=principal.actor(), task_id=task_id, outcome=body.outcome, opinion=body.opinion)
+    # No lock held while the case takes the result: the case's own write closes this row before
+    # it answers, so the inbox follows the case even if this request dies now. A double click
+    # sends the same result again, which the case takes as a retry; a different one it refuses.
+    await db.commit()
+    await send_update(client, case_workflow_id(task.case_id), CaseWorkflow.complete_task, req)
+    done = await db.get(ReviewTaskRow, task_id, populate_existing=True)
+    return TaskOut.model_validate(done, from_attributes=True)
+
+
+async def _open_task(
+    db: AsyncSession, task_id: str, principal: Principal, lock: bool = False
+) -> ReviewTaskRow:
+    query = select(ReviewTaskRow).where(ReviewTaskRow.task_id == task_id)
+    task = (await db.exec(query.with_for_update() if lock else query)).first()
     if task is None:
         raise not_found("待办任务", "task_not_found")
     if task.department != principal.department:
         raise ApiError(403, "wrong_department", "该任务不属于本部门")
     if task.status != TaskStatus.PENDING:
         raise ApiError(409, "task_not_open", "该任务已办理或已取消，不能重复办理")
-    if task.task_token:
-        await _complete_activity(db, client, task, body, principal)
-    else:
-        req = TaskCompletion(
-            actor=principal.actor(), task_id=task_id, outcome=body.outcome, opinion=body.opinion
-        )
-        await send_update(client, case_workflow_id(task.case_id), CaseWorkflow.complete_task, req)
-    task.status = TaskStatus.COMPLETED.value
-    task.outcome = body.outcome.value
-    task.opinion = body.opinion
-    task.completed_by = principal.username
-    task.completed_at = datetime.now(UTC)
-    db.add(task)
-    await db.commit()
-    return TaskOut.model_validate(task, from_attributes=True)
+    return task
 
 
 async def _complete_activity(
-    db: AsyncSession, client: Client, task: ReviewTaskRow, body: TaskComplete, principal: Principal
-) -> None:
-    """A case from before review-updates-v1: its task is an activity waiting for this result."""
+    db: AsyncSession, client: Client, task_id: str, body: TaskComplete, principal: Principal
+) -> TaskOut:
+    """A case from before review-updates-v1: its task is an activity waiting for this result. The
+    row lock makes a double click wait, then see the task already completed."""
+    task = await _open_task(db, task_id, principal, lock=True)
     result = TaskResult(outcome=body.outcome, opinion=body.opinion, completed_by=principal.username)
     try:
         await client.get_async_activity_handle(task_token=task.task_token).complete(result)
@@ -96,3 +99,11 @@ async def _complete_activity(
         task.status = TaskStatus.CANCELLED.value
         await db.commit()
         raise ApiError(409, "task_not_open", "该任务已取消，不能办理") from exc
+    task.status = TaskStatus.COMPLETED.value
+    task.outcome = body.outcome.value
+    task.opinion = body.opinion
+    task.completed_by = principal.username
+    task.completed_at = datetime.now(UTC)
+    db.add(task)
+    await db.commit()
+    return TaskOut.model_validate(task, from_attributes=True)

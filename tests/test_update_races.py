@@ -9,6 +9,8 @@ import uuid
 from collections import Counter
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
@@ -16,6 +18,7 @@ from temporalio.worker import Replayer
 
 from api.workflow_calls import start_case
 from core.config import Settings
+from core.models import ReviewTaskRow
 from core.temporal import case_workflow_id, data_converter
 from core.types import (
     AcceptanceDecision,
@@ -30,7 +33,8 @@ from core.types import (
     TaskCompletion,
     TaskOutcome,
 )
-from tests.helpers import case_input
+from tests.helpers import accept, case_input, submit, wait_for_tasks
+from tests.test_faults import in_process_api
 from tests.test_replay import HISTORIES
 from worker import WORKFLOWS, build_worker
 from workflows.case import ACCEPTED_AND_MOVED_ON, RATED_WITH_DELIVERY, CaseWorkflow
@@ -135,3 +139,32 @@ async def _replays_and_is_recorded(history: WorkflowHistory, name: str) -> None:
     path = HISTORIES / f"{name}.json"
     if os.environ.get("RECORD_HISTORIES") in ("1", "overwrite") and not path.exists():
         path.write_text(history.to_json())
+
+
+async def test_the_inbox_row_is_not_held_while_the_case_takes_the_result(
+    client: Client, engine: AsyncEngine, database_url: str
+) -> None:
+    """The case's own write closes the inbox row before it answers; a request dying after the
+    update must not leave the row pending, so no request holds the row across the update."""
+    queue = f"gov-cases-race-{uuid.uuid4().hex[:8]}"
+    async with in_process_api(database_url, client, queue) as api:
+        async with build_worker(client, engine, queue):
+            case = await submit(api)
+            await accept(api, case["case_id"])
+            task = (await wait_for_tasks(api, case["case_id"], ["market"]))["market"]
+        done = {"outcome": "pass", "opinion": "同意"}
+        completing = asyncio.create_task(api.post(f"/tasks/{task['task_id']}/complete", "market-staff", done))
+        await asyncio.sleep(1.0)  # the request now waits on the case, which has no worker
+        assert not completing.done()
+        row = select(ReviewTaskRow.status).where(ReviewTaskRow.task_id == task["task_id"])
+        async with engine.connect() as conn:
+            try:
+                held = (await conn.execute(row.with_for_update(nowait=True))).scalar_one()
+            except DBAPIError as exc:  # asserted once the request is answered, or it would hang
+                held = f"locked: {exc.orig}"
+            await conn.rollback()
+        async with build_worker(client, engine, queue):
+            answer = await asyncio.wait_for(completing, 60)
+        assert held == "pending"
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "completed" and answer.json()["completed_by"] == "market-staff"

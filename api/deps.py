@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api.errors import ApiError, forbidden
+from api.errors import ApiError, database_unreachable, forbidden
 from api.throttle import LoginThrottle
 from core.config import Settings
 from core.security import Principal, read_token
@@ -52,15 +53,30 @@ async def settings(svc: Services = Depends(services)) -> Settings:
 
 
 async def session(svc: Services = Depends(services)) -> AsyncIterator[AsyncSession]:
-    async with AsyncSession(svc.engine, expire_on_commit=False) as s:
+    async with _opened(svc.engine) as s:
         yield s
 
 
 async def autocommit_session(svc: Services = Depends(services)) -> AsyncIterator[AsyncSession]:
     """Each statement commits on its own: no BEGIN/ROLLBACK round trips around reads (under READ
     COMMITTED a transaction gives a read nothing more). Not for writes that must go together."""
-    async with AsyncSession(svc.autocommit_engine, expire_on_commit=False) as s:
+    async with _opened(svc.autocommit_engine) as s:
         yield s
+
+
+@asynccontextmanager
+async def _opened(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    s = AsyncSession(engine, expire_on_commit=False)
+    try:
+        yield s
+    finally:
+        try:
+            await s.close()
+        except Exception as exc:
+            # A connection that died with the database has nothing left to roll back; the
+            # request's own error (if any) already says so to the caller.
+            if not database_unreachable(exc):
+                raise
 
 
 async def temporal(svc: Services = Depends(services)) -> Client:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 from typing import Any
 
 import asyncpg
@@ -68,7 +70,6 @@ _HTTP_MESSAGES = {
 log = logging.getLogger("api.errors")
 # PostgreSQL out of reach: refused, gone, shutting down or starting up (not a refused query).
 _UNREACHABLE = (
-    OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.CannotConnectNowError,
@@ -82,10 +83,17 @@ def database_unreachable(exc: BaseException) -> bool:
     for _ in range(5):  # the driver's error, wrapped by SQLAlchemy's adapter, wrapped again
         if seen is None:
             return False
-        if isinstance(seen, _UNREACHABLE):
+        if isinstance(seen, _UNREACHABLE) or (isinstance(seen, OSError) and _from_the_driver(seen)):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _from_the_driver(exc: OSError) -> bool:
+    """A socket error while connecting to PostgreSQL (refused, or its socket file gone), not
+    another OSError of the application."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(f"{os.sep}asyncpg{os.sep}" in frame.filename for frame in frames)
 
 
 def _body(code: str, message: str, detail: Any = None) -> dict:

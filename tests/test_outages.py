@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import asyncpg
 import pgserver
 import pytest
 from pgserver._commands import pg_ctl
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from api.errors import database_unreachable
 from bench.http import SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES
 from core import search_attributes as sa
 from core.config import Settings, to_async_url
@@ -399,3 +401,16 @@ async def test_temporal_restart_loses_no_case(
             assert await _until("workflows visible", listed) == expected
     finally:
         worker.stop()
+
+
+async def test_only_a_database_out_of_reach_counts_as_unreachable(tmp_path: Path) -> None:
+    """A 503 says "retry"; a bug or a refused query must stay a 500 and be seen."""
+    with pytest.raises(OSError) as refused:
+        await asyncpg.connect(host=str(tmp_path), port=5432, user="nobody")  # no server's socket here
+    assert database_unreachable(refused.value)
+    with pytest.raises(OSError) as missing:
+        (tmp_path / "missing").read_text()
+    assert not database_unreachable(missing.value)
+    starting = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+    assert database_unreachable(starting)
+    assert not database_unreachable(asyncpg.exceptions.UndefinedTableError('relation "x" does not exist'))

@@ -26,7 +26,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from bench.http import API, APPROVE, BenchError, Http, _polls
-from bench.run import history_cost, stack_config, table
+from bench.run import all_runs, history_cost, stack_config, table
 from core.config import Settings
 from core.temporal import bundle_workflow_id, case_workflow_id, data_converter
 from scripts.dev import HOST, Stack
@@ -118,16 +118,8 @@ async def one_bundle(http: Http) -> dict:
 
 async def _events_over_runs(client: Client, workflow_id: str) -> tuple[int, int]:
     """History events of every run of a workflow (it may have continued as new), and runs."""
-    handle = client.get_workflow_handle(workflow_id)
-    await asyncio.wait_for(handle.result(), timeout=60)
-    run_id = (await handle.describe()).raw_description.workflow_execution_info.first_run_id
-    events = runs = 0
-    while run_id:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        events, runs = events + len(history.events), runs + 1
-        last = history.events[-1]
-        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-    return events, runs
+    histories = await all_runs(client, workflow_id)
+    return sum(len(h.events) for h in histories), len(histories)
 
 
 async def _member_seconds(http: Http, view: dict) -> dict[str, float]:

@@ -33,18 +33,19 @@ from typing import TextIO
 
 import psutil
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHistory
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from bench import hello
 from bench.http import APPROVE, BenchError, Http, Samples
 from core import search_attributes as sa
 from core.config import Settings
-from core.temporal import case_workflow_id, data_converter
+from core.temporal import bundle_workflow_id, case_workflow_id, data_converter
 from scripts.dev import HOST, ChildDied, Config, Stack, StartupFailed, Stopped
 
 HELLO_PHASE = "hello-world throughput (SDK)"
 TWIN_PHASE = "case twin throughput (SDK)"
+BUNDLE_SHAPE = "5-member bundle, all its workflows"
 CASE_PHASE = "case throughput (REST)"
 PHASE_LIMIT = 120.0  # s: no phase runs longer, whatever the counts asked for
 RUN_LIMIT = 900.0  # s: the whole run (plus the time --open N may take to open them)
@@ -179,19 +180,33 @@ class HistoryCost:
         values = getattr(self, what)
         return statistics.fmean(values) if values else float("nan")
 
+    def add(self, histories: list[WorkflowHistory]) -> None:
+        """One entry: these histories together (a workflow's runs, or a bundle and its members)."""
+        types = [e.event_type for history in histories for e in history.events]
+        self.events.append(len(types))
+        self.activities.append(types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED))
+        self.workflow_tasks.append(types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED))
+        self.updates.append(types.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED))
+        self.by_type.update(EventType.Name(t).removeprefix("EVENT_TYPE_") for t in types)
+
+
+async def all_runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """Every run of a closed workflow (it may have continued as new), the first first."""
+    handle = client.get_workflow_handle(workflow_id)
+    await asyncio.wait_for(handle.result(), timeout=60)  # closed: the history is complete
+    run_id = (await handle.describe()).raw_description.workflow_execution_info.first_run_id
+    histories = []
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        run_id = history.events[-1].workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return histories
+
 
 async def history_cost(client: Client, workflow_ids: list[str]) -> HistoryCost:
     cost = HistoryCost()
     for wid in workflow_ids:
-        handle = client.get_workflow_handle(wid)
-        await asyncio.wait_for(handle.result(), timeout=30)  # closed: the history is complete
-        history = await handle.fetch_history()
-        types = [e.event_type for e in history.events]
-        cost.events.append(len(types))
-        cost.activities.append(types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED))
-        cost.workflow_tasks.append(types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED))
-        cost.updates.append(types.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED))
-        cost.by_type.update(EventType.Name(t).removeprefix("EVENT_TYPE_") for t in types)
+        cost.add(await all_runs(client, wid))
     return cost
 
 
@@ -316,6 +331,22 @@ class Bench:
         for shape in ("sign-once", "sign-twice", "with-supplements"):
             ids = [case_workflow_id(await self.http.lifecycle(shape)) for _ in range(self.opts.shape_repeats)]
             self.results.shape_cost[shape] = await history_cost(self.client, ids)
+        self.results.shape_cost[BUNDLE_SHAPE] = await self.bundle_cost()
+
+    async def bundle_cost(self) -> HistoryCost:
+        """A 5-member bundle ("开办餐饮店一件事") as one entry: the bundle's runs and its members'."""
+        from bench import bundle  # it builds on this module
+
+        await self.http.login(bundle.USERS)
+        cost = HistoryCost()
+        for _ in range(self.opts.shape_repeats):
+            view = await bundle.one_bundle(self.http)
+            ids = [
+                bundle_workflow_id(view["bundle_id"]),
+                *(case_workflow_id(m["case_id"]) for m in view["members"]),
+            ]
+            cost.add([history for wid in ids for history in await all_runs(self.client, wid)])
+        return cost
 
     async def hello_throughput(self) -> None:
         async def one(n: int) -> None:
@@ -533,7 +564,10 @@ def report(res: Results) -> str:
         )
         out.append(f"   HTTP requests per case: {res.requests_per_case:.1f} (inbox and status polls too)")
 
-    out += ["", "2. Cost per case: Temporal history events (mean per workflow)"]
+    out += [
+        "",
+        "2. Cost per case: Temporal history events (mean per lifecycle: a workflow, or a bundle and its members)",
+    ]
     hc, tc = res.hello_cost, res.twin_cost
     assert hc is not None and tc is not None
     rows = []

@@ -64,6 +64,9 @@ def test_bench_prints_every_figure_of_a_complete_run(tmp_path: Path) -> None:
     twin_events, *_, twin_updates, _ = _row(out, "floor: case twin (1 runs)")
     assert case_updates == twin_updates == "6.0"
     assert float(twin_events) <= float(case_events)
+    # A 5-member bundle: its own runs and its five member cases, counted together.
+    bundle_events, _, bundle_tasks, _, _ = _row(out, "5-member bundle, all its workflows (1 runs)")
+    assert float(bundle_events) > 5 * float(case_events) and float(bundle_tasks) > 5 * 6
 
     # 3. Latency: every call measured, each write against its raw SDK call.
     for call in ("POST /cases", "POST signature", "GET /cases/{id}", "GET /cases?filtered"):

@@ -564,10 +564,7 @@ def report(res: Results) -> str:
         )
         out.append(f"   HTTP requests per case: {res.requests_per_case:.1f} (inbox and status polls too)")
 
-    out += [
-        "",
-        "2. Cost per case: Temporal history events (mean per lifecycle: a workflow, or a bundle and its members)",
-    ]
+    out += ["", "2. Cost per case: Temporal history events (mean per lifecycle; a bundle with its members)"]
     hc, tc = res.hello_cost, res.twin_cost
     assert hc is not None and tc is not None
     rows = []

@@ -49,10 +49,12 @@ HANDLER = Actor(username="market-handler", role=Role.HANDLER, department="market
 async def _in_one_task(handle: WorkflowHandle, first: tuple, second: tuple) -> asyncio.Future:
     """With no worker running, send `first`, then `second` once `first` is admitted: the next
     workflow task carries both, in that order. Returns the two calls' answers to come."""
+    # The server cannot tell a client when an update is admitted (only accepted, which needs a
+    # worker): a second is ample for a local call to arrive, even on a busy CI machine.
     sending = [asyncio.create_task(handle.execute_update(*first))]
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)
     sending.append(asyncio.create_task(handle.execute_update(*second)))
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)
     return asyncio.gather(*sending)
 
 

@@ -252,20 +252,10 @@ class Faults:
         self.stack.children.insert(index, child)  # shutdown stops them in the original order
 
     async def worker(self) -> None:
-        await self._respawn("worker", [sys.executable, "worker.py"], await self._kill("worker"))
+        await self._respawn("worker", self.stack.worker_argv(), await self._kill("worker"))
 
     async def api(self) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.main:app",
-            "--host",
-            HOST,
-            "--port",
-            str(self.stack.cfg.api_port),
-        ]
-        await self._respawn("api", argv, await self._kill("api"))
+        await self._respawn("api", self.stack.api_argv(), await self._kill("api"))
         await self.stack.wait_for_api()
 
     async def temporal(self) -> None:

@@ -392,10 +392,24 @@ class Stack:
         await self.guard(
             asyncio.gather(bootstrap(self.database_url, with_demo_data=True), self.prepare_temporal())
         )
-        await self.spawn("worker", [sys.executable, "worker.py"])
-        uvicorn = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", HOST]
-        await self.spawn("api", [*uvicorn, "--port", str(self.cfg.api_port)])
+        await self.spawn("worker", self.worker_argv())
+        await self.spawn("api", self.api_argv())
         await self.guard(self.wait_for_api())
+
+    def worker_argv(self) -> list[str]:
+        return [sys.executable, "worker.py"]
+
+    def api_argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.main:app",
+            "--host",
+            HOST,
+            "--port",
+            str(self.cfg.api_port),
+        ]
 
     async def shutdown(self) -> None:
         for child in reversed(self.children):  # api, worker, temporal

@@ -7,92 +7,159 @@ completions never duplicate or regress anything.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.read_model import (
-    add_notifications,
-    add_rating,
-    add_review_tasks,
-    forward_upsert,
-    insert_new,
-)
-from core.models import Case, Escalation, ReviewTaskRow, TimelineEntry
-from core.types import CaseView, RecordRequest, TaskStatus
+from activities.read_model import insert_new
+from core.models import Case, Escalation, NotificationRow, Rating, ReviewTaskRow, TimelineEntry
+from core.types import CaseView, Notification, RatingRecord, RecordRequest, ReviewTask, TaskStatus
 from core.types import Escalation as EscalationRequest
+
+# What each part of a record writes, column by column: the statement and the rows both follow these.
+CASE_COLUMNS = tuple(c.name for c in Case.__table__.columns)
+TIMELINE_COLUMNS = tuple(c.name for c in TimelineEntry.__table__.columns)
+NOTIFICATION_COLUMNS = ("notification_id", "case_id", "recipient", "message", "created_at")
+TASK_COLUMNS = ("task_id", "case_id", "department", "item_code", "item_name", "status", "opinion")
+TASK_COLUMNS += ("task_token", "created_at")
+RATING_COLUMNS = tuple(c.name for c in Rating.__table__.columns)
+
+
+def _rows_of(table, columns: tuple[str, ...], param: str) -> str:
+    cols = ", ".join(columns)
+    return f"SELECT {cols} FROM jsonb_populate_recordset(NULL::{table.name}, CAST(:{param} AS jsonb))"
+
+
+def _insert_new(table, columns: tuple[str, ...], param: str) -> str:
+    rows = _rows_of(table, columns, param)
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) {rows} ON CONFLICT DO NOTHING"
+
+
+@cache
+def record_statement() -> TextClause:
+    """The whole record in one statement (one round trip, atomic without a transaction block).
+
+    Its parts share one snapshot: the inbox rows it opens are not yet visible to the part that
+    closes completed ones, so a record never carries both (`record_case` splits such a request).
+    """
+    case = Case.__table__
+    updated = ", ".join(f"{c} = EXCLUDED.{c}" for c in CASE_COLUMNS if c != "case_id")
+    tasks = ReviewTaskRow.__table__
+    sql = f"""
+WITH case_row AS (
+  INSERT INTO {case.name} ({", ".join(CASE_COLUMNS)}) {_rows_of(case, CASE_COLUMNS, "case")}
+  ON CONFLICT (case_id) DO UPDATE SET {updated} WHERE {case.name}.last_seq <= EXCLUDED.last_seq
+),
+timeline AS ({_insert_new(TimelineEntry.__table__, TIMELINE_COLUMNS, "events")}),
+outbox AS ({_insert_new(NotificationRow.__table__, NOTIFICATION_COLUMNS, "notifications")}),
+inbox AS ({_insert_new(tasks, TASK_COLUMNS, "open_tasks")}),
+rating AS ({_insert_new(Rating.__table__, RATING_COLUMNS, "rating")}),
+closing AS (
+  SELECT * FROM jsonb_populate_recordset(NULL::{tasks.name}, CAST(:closed AS jsonb))
+),
+closed AS (
+  UPDATE {tasks.name} AS t
+  SET status = '{TaskStatus.COMPLETED.value}', outcome = d.outcome, opinion = d.opinion,
+      completed_by = d.completed_by, completed_at = now()
+  FROM closing AS d
+  WHERE t.task_id = d.task_id AND t.task_id IN (
+    -- A row a request still holds is skipped: only the completion of a case from before
+    -- review-updates-v1 holds it (its activity's), and that request marks the row itself.
+    SELECT task_id FROM {tasks.name}
+    WHERE status = '{TaskStatus.PENDING.value}' AND task_id IN (SELECT task_id FROM closing)
+    FOR UPDATE SKIP LOCKED
+  )
+)
+SELECT 1"""
+    return text(sql)
+
+
+def _json(rows: list[dict]) -> str:
+    return json.dumps(rows, ensure_ascii=False)
 
 
 def _case_row(view: CaseView) -> dict:
+    row = view.model_dump(mode="json", include=set(CASE_COLUMNS))
     return {
-        "case_id": view.case_id,
-        "status": view.status.value,
-        "item_code": view.item_code,
-        "item_name": view.item_name,
-        "item_version": view.item_version,
-        "departments": view.departments,
-        "lead_department": view.lead_department,
-        "applicant_username": view.applicant_username,
-        "channel": view.channel.value,
-        "district": view.district,
-        "submitted_at": view.submitted_at,
-        "accepted_at": view.accepted_at,
-        "decided_at": view.decided_at,
-        "acceptance_deadline": view.acceptance_deadline,
-        "completion_deadline": view.completion_deadline,
-        "overdue": view.overdue,
-        "warning": view.warning,
+        **row,
         "view": view.model_dump(mode="json"),
-        "last_seq": view.last_seq,
-        "updated_at": datetime.now(UTC),
+        "updated_at": datetime.now(UTC).isoformat(),
     }
 
 
-async def _close_inbox_rows(conn: AsyncConnection, view: CaseView) -> None:
+def _closed_tasks(req: RecordRequest) -> list[dict]:
     """The inbox follows the case: a result the case holds closes its task row, even if the
     request that sent it died before marking the row itself."""
-    for task in view.tasks:
-        if task.status != TaskStatus.COMPLETED:
-            continue
-        # A row a request still holds is skipped: only the completion of a case from before
-        # review-updates-v1 holds it (its activity's), and that request marks the row itself.
-        open_row = (
-            select(ReviewTaskRow.task_id)
-            .where(ReviewTaskRow.task_id == task.task_id, ReviewTaskRow.status == TaskStatus.PENDING.value)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        await conn.execute(
-            update(ReviewTaskRow)
-            .where(ReviewTaskRow.task_id == open_row)
-            .values(
-                status=TaskStatus.COMPLETED.value,
-                outcome=task.outcome.value if task.outcome else None,
-                opinion=task.opinion,
-                completed_by=task.completed_by,
-                completed_at=datetime.now(UTC),
-            )
-        )
+    if not any(e.event == "task_completed" for e in req.events):
+        return []
+    return [
+        {
+            "task_id": t.task_id,
+            "outcome": t.outcome.value if t.outcome else None,
+            "opinion": t.opinion,
+            "completed_by": t.completed_by,
+        }
+        for t in req.view.tasks
+        if t.status == TaskStatus.COMPLETED
+    ]
+
+
+def record_parameters(req: RecordRequest, closed: list[dict]) -> dict[str, str]:
+    """The statement's parameters: each part's rows as one JSON array."""
+    now = datetime.now(UTC).isoformat()
+    case_id = req.view.case_id
+    rating = req.rating
+    return {
+        "case": _json([_case_row(req.view)]),
+        "events": _json([{"case_id": case_id, **e.model_dump(mode="json")} for e in req.events]),
+        "notifications": _json([_created_at(n) for n in req.notifications]),
+        "open_tasks": _json([_inbox_row(t, now) for t in req.open_tasks]),
+        "rating": _json([] if rating is None else [_rating_row(rating)]),
+        "closed": _json(closed),
+    }
+
+
+def _inbox_row(task: ReviewTask, now: str) -> dict:
+    return {
+        **task.model_dump(mode="json"),
+        "status": TaskStatus.PENDING.value,
+        "opinion": "",
+        "task_token": "",
+        "created_at": now,
+    }
+
+
+def _rating_row(rating: RatingRecord) -> dict:
+    return {**_created_at(rating), "comment": ""}
+
+
+def _created_at(message: Notification | RatingRecord) -> dict:
+    """The message's row: its `at` is the row's `created_at`."""
+    row = message.model_dump(mode="json")
+    row["created_at"] = row.pop("at")
+    return row
 
 
 class CaseRecordActivities:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # One statement needs no transaction block: no BEGIN/COMMIT round trips.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @activity.defn
     async def record_case(self, req: RecordRequest) -> None:
-        async with self._engine.begin() as conn:
-            await forward_upsert(conn, Case, "case_id", _case_row(req.view))
-            events = [{"case_id": req.view.case_id, **e.model_dump()} for e in req.events]
-            await insert_new(conn, TimelineEntry, events)
-            await add_notifications(conn, req.notifications)
-            await add_review_tasks(conn, req.open_tasks, datetime.now(UTC))
-            if req.rating is not None:
-                await add_rating(conn, req.rating)
-            if any(e.event == "task_completed" for e in req.events):
-                await _close_inbox_rows(conn, req.view)
+        closed = _closed_tasks(req)
+        if req.open_tasks and closed:  # one snapshot cannot close the rows it opens: two writes
+            await self._write(record_parameters(req, []))
+        await self._write(record_parameters(req, closed))
+
+    async def _write(self, parameters: dict[str, str]) -> None:
+        async with self._autocommit.connect() as conn:
+            await conn.execute(record_statement(), parameters)
 
     @activity.defn
     async def escalate(self, req: EscalationRequest) -> None:

@@ -11,8 +11,7 @@ import signal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.bundle_records import BundleRecordActivities
 from activities.calendar import CalendarActivities, compute_deadline
@@ -30,14 +29,12 @@ from workflows.rectification import RectificationWorkflow
 from workflows.visit import VisitWorkflow
 
 WORKFLOWS = [CaseWorkflow, BundleWorkflow, CalendarChangeWorkflow, RectificationWorkflow, VisitWorkflow]
-# The sandbox re-imports a workflow's modules for every run it caches: ~160 KiB per open case
-# (workflows/case.py alone ~100 KiB of code objects). They keep no module-level state, so they are
-# imported once per process instead (BENCHMARKS.md, worker memory). The price: calls made by code
-# in `workflows/` are no longer checked by the sandbox at run time; the replay test still guards
-# determinism, and the rule stays — no clock, randomness or I/O in workflow code.
-RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
-)
+# The sandbox checks workflow code for clock, randomness and I/O calls at run time, at ~40 % of a
+# worker's CPU per workflow task (BENCHMARKS.md). That check lives in the replay test instead
+# (tests/test_replay.py replays every recorded and fresh history in the full sandbox), so the
+# worker runs workflows unsandboxed: they keep no module-level state, and the rule stays — no
+# clock, randomness or I/O in workflow code.
+RUNNER = UnsandboxedWorkflowRunner()
 
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:

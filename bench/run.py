@@ -68,8 +68,13 @@ class Options:
 
 def parse_args(argv: list[str] | None = None) -> Options:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--clients", type=int, default=8, help="concurrent REST clients for throughput (8)")
-    p.add_argument("--cases", type=int, default=80, help="case lifecycles for throughput (80)")
+    p.add_argument(
+        "--clients",
+        type=int,
+        default=64,
+        help="concurrent REST clients for throughput (64: as many as the baselines have in flight)",
+    )
+    p.add_argument("--cases", type=int, default=240, help="case lifecycles for throughput (240)")
     p.add_argument("--hello", type=int, default=600, help="hello-world workflows for the baseline (600)")
     p.add_argument("--hello-concurrency", type=int, default=64, help="hello-world workflows in flight (64)")
     p.add_argument(

@@ -16,9 +16,12 @@ from sqlalchemy import insert
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.models import AuditEntry
-from core.security import read_token
+from core.security import Principal, read_token
 
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Where `current_principal` leaves the caller in the request's state.
+PRINCIPAL = "principal"
+_INSERT = insert(AuditEntry)
 log = logging.getLogger("api.audit")
 
 
@@ -38,6 +41,10 @@ class AuditLog:
             await self.app(scope, receive, send)
             return
 
+        # Shared with the endpoint (copies of the scope share this dict): the caller it
+        # authenticated comes back here, so the token is not read twice.
+        scope.setdefault("state", {})
+
         async def audited(message: Message) -> None:
             if message["type"] == "http.response.start":
                 await _record(scope, message["status"])
@@ -56,12 +63,18 @@ def _caller_token(scope: Scope) -> str:
     return morsel.value if morsel else ""
 
 
+def _caller(scope: Scope, secret: str) -> Principal | None:
+    """Whom the endpoint authenticated; else whom the token or codec cookie names, if anyone."""
+    principal = scope["state"].get(PRINCIPAL)
+    if principal is None:
+        token = _caller_token(scope)
+        principal = read_token(token, secret) if token else None
+    return principal
+
+
 async def _record(scope: Scope, status: int) -> None:
-    # Read the caller from the token again: the endpoint runs in another task, so nothing it
-    # learns comes back to this middleware.
     services = scope["app"].state.services
-    token = _caller_token(scope)
-    principal = read_token(token, services.settings.jwt_secret) if token else None
+    principal = _caller(scope, services.settings.jwt_secret)
     client = scope.get("client")
     entry = {
         "at": datetime.now(UTC),
@@ -73,8 +86,7 @@ async def _record(scope: Scope, status: int) -> None:
         "client": client[0] if client else None,
     }
     try:
-        async with services.engine.connect() as conn:
-            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(insert(AuditEntry).values(**entry))
+        async with services.autocommit_engine.connect() as conn:
+            await conn.execute(_INSERT, entry)
     except Exception:  # the answer is ready; losing the audit row must be loud, not fatal
         log.exception("audit entry not recorded: %s %s %s", entry["method"], entry["path"], status)

@@ -87,11 +87,12 @@ async def temporal(svc: Services = Depends(services)) -> Client:
 
 
 async def current_principal(
-    token: str | None = Depends(oauth2), cfg: Settings = Depends(settings)
+    request: Request, token: str | None = Depends(oauth2), cfg: Settings = Depends(settings)
 ) -> Principal:
     principal = read_token(token, cfg.jwt_secret) if token else None
     if principal is None:
         raise ApiError(401, "unauthenticated", "登录已失效或未登录，请重新登录")
+    request.state.principal = principal  # for the audit log (api/audit.py)
     return principal
 
 

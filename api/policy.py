@@ -4,6 +4,7 @@ scope, and for a bundle its one contact clerk (找一人)."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, false, true
 
@@ -34,6 +35,15 @@ ACTION_ROLES: dict[CaseAction, frozenset[Role]] = {
 }
 
 
+class CaseScope(NamedTuple):
+    """What of a case the policy reads (a `Case` row has the same attributes)."""
+
+    applicant_username: str | None
+    departments: list[str]
+    district: str
+    lead_department: str
+
+
 def case_scope(principal: Principal) -> ColumnElement[bool]:
     """The SQL condition selecting the cases this caller may list."""
     role = principal.role
@@ -48,7 +58,7 @@ def case_scope(principal: Principal) -> ColumnElement[bool]:
     return false()
 
 
-def can_view(principal: Principal, case: Case) -> bool:
+def can_view(principal: Principal, case: Case | CaseScope) -> bool:
     role = principal.role
     if role == Role.APPLICANT:
         return case.applicant_username == principal.username
@@ -59,12 +69,12 @@ def can_view(principal: Principal, case: Case) -> bool:
     return role in (Role.SUPERVISOR, Role.OPERATOR)
 
 
-def ensure_can_view(principal: Principal, case: Case) -> None:
+def ensure_can_view(principal: Principal, case: Case | CaseScope) -> None:
     if not can_view(principal, case):
         raise forbidden("无权查看该办件", "case_forbidden")
 
 
-def ensure_can_act(principal: Principal, case: Case, action: CaseAction) -> None:
+def ensure_can_act(principal: Principal, case: Case | CaseScope, action: CaseAction) -> None:
     if principal.role not in ACTION_ROLES[action]:
         raise forbidden("当前角色无权执行此操作", "role_not_allowed")
     if action == CaseAction.SIGNATURES:

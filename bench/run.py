@@ -272,6 +272,7 @@ class Bench:
         self.progress = progress
         self.results = Results(opts)
         self.run_id = uuid.uuid4().hex[:8]
+        self.loaded_cases: list[str] = []
 
     def say(self, message: str) -> None:
         print(f"bench | {message}", file=self.progress, flush=True)
@@ -292,6 +293,8 @@ class Bench:
         await self.phase(HELLO_PHASE, self.hello_throughput())
         await self.phase(TWIN_PHASE, self.twin_throughput())
         await self.phase(CASE_PHASE, self.case_throughput())
+        # Not in the case phase: fetching histories would count as the cases' own CPU.
+        await self.phase("history of the cases under load", self.loaded_cost())
         await self.phase("latency", self.latencies())
         if self.opts.open:
             await self.phase(f"worker memory, {self.opts.open} open workflows", self.open_workflows())
@@ -376,7 +379,10 @@ class Bench:
         requests = self.http.requests
         self.results.case_rate = await run_clients(self.opts.clients, self.opts.cases, one)
         self.results.requests_per_case = (self.http.requests - requests) / max(self.results.case_rate.done, 1)
-        ids = [case_workflow_id(c) for c in case_ids]
+        self.loaded_cases = case_ids
+
+    async def loaded_cost(self) -> None:
+        ids = [case_workflow_id(c) for c in self.loaded_cases]
         self.results.shape_cost["sign-once, under load"] = await history_cost(self.client, ids)
 
     async def latencies(self) -> None:

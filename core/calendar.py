@@ -149,14 +149,21 @@ def add_calendar_days(start: datetime, days: int) -> datetime:
     return STATUTORY.add_calendar_days(start, days).at
 
 
+# Overrides and uploaded years in one round trip (rows of the second part carry only a year).
+_CALENDAR_ROWS = """
+SELECT day, working, reason, NULL::integer AS year FROM calendar_overrides
+UNION ALL
+SELECT NULL, NULL, NULL, year FROM calendar_schedules
+"""
+
+
 async def load_calendar(engine) -> WorkingCalendar:
     """The statutory calendar with the operators' overrides and uploaded schedules."""
-    from sqlalchemy import select
-
-    from core.models import CalendarOverride, CalendarSchedule
+    from sqlalchemy import text
 
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(CalendarOverride))).all()
-        years = (await conn.execute(select(CalendarSchedule.year))).scalars().all()
-    overrides = {r.day: Override(r.working, r.reason) for r in rows}
-    return WorkingCalendar(overrides=overrides, official_years=frozenset(years))
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")  # no BEGIN/ROLLBACK
+        rows = (await autocommit.execute(text(_CALENDAR_ROWS))).all()
+    overrides = {r.day: Override(r.working, r.reason) for r in rows if r.year is None}
+    years = frozenset(r.year for r in rows if r.year is not None)
+    return WorkingCalendar(overrides=overrides, official_years=years)

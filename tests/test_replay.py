@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, Worker
 
 from bench.http import SIGN_TWICE
 from core.config import Settings
 from core.temporal import bundle_workflow_id, case_workflow_id, data_converter
+from tests.clock_reader import ClockReader
 from tests.conftest import Api
 from tests.helpers import (
     HIRING_FORM,
@@ -32,14 +34,26 @@ from tests.helpers import (
     wait_bundle,
     wait_for_tasks,
 )
-from worker import WORKFLOWS
+from worker import RUNNER, WORKFLOWS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 HISTORIES = Path(__file__).parent / "histories"
 
 
-def _replayer() -> Replayer:
-    return Replayer(workflows=WORKFLOWS, data_converter=data_converter(Settings()))
+def _replayer(*extra: type) -> Replayer:
+    # The default runner: Temporal's full sandbox, unlike the worker's (worker.py). This is where a
+    # clock, randomness or I/O call in workflow code fails.
+    return Replayer(workflows=[*WORKFLOWS, *extra], data_converter=data_converter(Settings()))
+
+
+async def test_the_replay_sandbox_catches_a_clock_read(client: Client) -> None:
+    """The worker runs workflows unsandboxed: the replay test is where this rule is enforced."""
+    queue, workflow_id = "clock-reader", f"clock-{uuid.uuid4()}"
+    async with Worker(client, task_queue=queue, workflows=[ClockReader], workflow_runner=RUNNER):
+        await client.execute_workflow(ClockReader.run, id=workflow_id, task_queue=queue)
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    result = await _replayer(ClockReader).replay_workflow(history, raise_on_replay_failure=False)
+    assert "Cannot access datetime.datetime.now" in str(result.replay_failure), result.replay_failure
 
 
 async def test_recorded_histories_replay() -> None:

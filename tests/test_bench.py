@@ -69,6 +69,10 @@ def test_bench_prints_every_figure_of_a_complete_run(tmp_path: Path) -> None:
     assert float(bundle_events) > 5 * float(case_events) and float(bundle_tasks) > 5 * 6
 
     # 3. Latency: every call measured, each write against its raw SDK call.
-    for call in ("POST /cases", "POST signature", "GET /cases/{id}", "GET /cases?filtered"):
+    writes = ("POST /cases", "POST signature", "SDK update-with-start")
+    for call in (*writes, "GET /cases/{id}", "GET /cases?filtered"):
         assert re.fullmatch(r"\d+\.\d\dx", _row(out, call)[-1]), call
+    # A submission also against its floor: the same Temporal call on a bare workflow.
+    lines = out.splitlines()
+    assert sum(line.startswith("POST /cases") and "update-with-start" in line for line in lines) == 1, out
     assert "bench | kept" not in out  # the throw-away data directory is gone

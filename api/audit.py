@@ -19,7 +19,7 @@ from core.models import AuditEntry
 from core.security import Principal, read_token
 
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Where `current_principal` leaves the caller in the request's state.
+# Where `api.deps.current_principal` leaves the caller in the request's state.
 PRINCIPAL = "principal"
 _INSERT = insert(AuditEntry)
 log = logging.getLogger("api.audit")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
+from api import audit
 from api.errors import ApiError, database_unreachable, forbidden
 from api.throttle import LoginThrottle
 from core.config import Settings
@@ -92,7 +93,7 @@ async def current_principal(
     principal = read_token(token, cfg.jwt_secret) if token else None
     if principal is None:
         raise ApiError(401, "unauthenticated", "登录已失效或未登录，请重新登录")
-    request.state.principal = principal  # for the audit log (api/audit.py)
+    setattr(request.state, audit.PRINCIPAL, principal)  # the audit row names the caller from here
     return principal
 
 

@@ -83,12 +83,9 @@ def _json(rows: list[dict]) -> str:
 
 
 def _case_row(view: CaseView) -> dict:
-    row = view.model_dump(mode="json", include=set(CASE_COLUMNS))
-    return {
-        **row,
-        "view": view.model_dump(mode="json"),
-        "updated_at": datetime.now(UTC).isoformat(),
-    }
+    dumped = view.model_dump(mode="json")
+    row = {c: dumped[c] for c in CASE_COLUMNS if c in dumped}
+    return {**row, "view": dumped, "updated_at": datetime.now(UTC).isoformat()}
 
 
 def _closed_tasks(req: RecordRequest) -> list[dict]:

@@ -237,6 +237,7 @@ class Results:
     rss: dict[str, int] = field(default_factory=dict)
     open_rss: dict[str, tuple[int, int]] = field(default_factory=dict)  # worker -> before, after
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> process -> CPU s
+    call_cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # latency call -> process -> s
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -394,12 +395,16 @@ class Bench:
         gc.freeze()
         mine: dict[int, list[str]] = {c: [] for c in range(clients)}
 
-        async def each_client(work: Callable[[int, int], Awaitable[None]]) -> None:
+        async def each_client(work: Callable[[int, int], Awaitable[None]], label: str | None = None) -> None:
             async def client_loop(c: int) -> None:
                 for r in range(per):
                     await work(c, r)
 
+            before = self.cpu.read() if self.cpu and label else {}
             await asyncio.wait_for(asyncio.gather(*(client_loop(c) for c in range(clients))), PHASE_LIMIT)
+            if before:
+                after = self.cpu.read()
+                self.results.call_cpu[label] = {k: (after[k] - before[k]) / (clients * per) for k in after}
 
         async def submit(c: int, r: int) -> None:
             mine[c].append(await http.submit(label="POST /cases"))
@@ -463,11 +468,17 @@ class Bench:
             await idle[c].execute_update(hello.IdleWorkflow.ping, r)
             http.samples.add("SDK execute_update", time.perf_counter() - t0)
 
-        for work in (submit, prepare, sign, get_case, list_cases, healthz, sdk_start):
-            await each_client(work)
+        await each_client(submit, "POST /cases")
+        await each_client(prepare)
+        await each_client(sign, "POST signature")
+        await each_client(get_case, "GET /cases/{id}")
+        await each_client(list_cases, "GET /cases?filtered")
+        await each_client(healthz, "GET /healthz")
+        # Not metered: the hello-worlds it starts run their activity after their start returns.
+        await each_client(sdk_start)
         await asyncio.wait_for(asyncio.gather(*(h.result() for h in started)), PHASE_LIMIT)
-        await each_client(sdk_update)
-        await each_client(sdk_update_with_start)
+        await each_client(sdk_update, "SDK execute_update")
+        await each_client(sdk_update_with_start, "SDK update-with-start")
         await asyncio.gather(*(h.terminate() for h in sleepers))  # out of the hello worker's cache
         for handle in idle:
             await handle.signal(hello.IdleWorkflow.finish)
@@ -641,6 +652,20 @@ def report(res: Results) -> str:
             b = percentiles(s[base])
             rows.append([label, *(_ms(v) for v in p), base, _ratio(p[0], b[0]), _ratio(p[2], b[2])])
     out.append(table(rows, ["call", "p50", "p95", "p99", "against", "p50 ratio", "p99 ratio"]))
+    if res.call_cpu:
+        out += ["", "   CPU ms per call, by process (all cores): with every client busy, latency follows it"]
+        names = [n for n in next(iter(res.call_cpu.values())) if n != "hello"]
+        rows = []
+        for label, cpu in res.call_cpu.items():
+            cpu = dict(cpu)
+            if label.startswith("SDK"):
+                cpu["worker"] = cpu.pop("hello")
+            else:
+                cpu.pop("hello")
+            rows.append(
+                [label, *(f"{cpu.get(n, 0.0) * 1000:.1f}" for n in names), f"{sum(cpu.values()) * 1000:.1f}"]
+            )
+        out.append(table(rows, ["", *names, "total"]))
 
     if res.open_rss:
         out += ["", f"4. Worker memory (RSS, MiB) with {o.open} open workflows, target <= 1.5x"]

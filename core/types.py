@@ -287,6 +287,13 @@ class DeadlineResult(BaseModel):
     paused_working_days: int = 0
 
 
+# The revision of case workflow code the API starts new cases under. Since 1, a case knows it is
+# lean-history-v1 from its input instead of a patch marker, which cost every case a marker event
+# and a TemporalChangeVersion search-attribute upsert (a visibility write, ~2.5 ms of server CPU).
+# Bump it, rather than add a patch, for the next change to how new cases behave.
+CASE_REVISION = 1
+
+
 class CaseInput(BaseModel):
     case_id: str
     item: ItemSnapshot
@@ -303,6 +310,9 @@ class CaseInput(BaseModel):
     # takes its start time and computes the deadline in an activity.
     submitted_at: Instant | None = None
     acceptance_due: DeadlineResult | None = None
+    # Which case code started it (versioning by input; see CASE_REVISION). 0: older cases, which
+    # tell by their patch markers.
+    revision: int = 0
 
 
 class AcceptanceRequest(BaseModel):

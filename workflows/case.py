@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from workflows.common import QUICK, RETRY_FOREVER, lean_history, quick_activity, refuse
+from workflows.common import LEAN_BY_INPUT, QUICK, RETRY_FOREVER, lean_history, quick_activity, refuse
 from workflows.deadlines import DeadlineClock
 from workflows.rating_filing import file_rating, open_rectification, rater_of
 
@@ -150,7 +150,8 @@ class CaseWorkflow:
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
-        self._lean = lean_history()
+        self._lean = lean_history(by_input=inp.revision >= LEAN_BY_INPUT)
+        self._acceptance_clock.lean = self._completion_clock.lean = self._lean
         self._v2 = self._lean or workflow.patched(CALENDAR_V2)
         if self._lean:
             started = workflow.info().typed_search_attributes
@@ -757,7 +758,7 @@ class CaseWorkflow:
                 open_tasks=open_tasks or [],
                 rating=rating,
             )
-            await quick_activity(CaseRecordActivities.record_case, request)
+            await quick_activity(CaseRecordActivities.record_case, request, lean=self._lean)
         await self._report_to_bundle()
 
     # ---- bundle members (办好一件事) --------------------------------------------------------

@@ -26,17 +26,21 @@ LOCAL_ACTIVITIES = "local-activities-v1"
 # started since records this one marker, and its TemporalChangeVersion upsert, instead of one of
 # each per earlier patch. Histories from before replay through the earlier patches.
 LEAN_HISTORY = "lean-history-v1"
+# The first `CaseInput.revision` that is lean by its input, without the patch.
+LEAN_BY_INPUT = 1
 
 
-def lean_history() -> bool:
-    """True for workflows started since `lean-history-v1`. A workflow that uses it calls it first
-    thing in `run`, so the answer is fixed for its whole life."""
-    return workflow.patched(LEAN_HISTORY)
+def lean_history(by_input: bool = False) -> bool:
+    """True for workflows started since `lean-history-v1`: told by their input (`by_input`, no
+    marker), else by the patch marker. A workflow that uses it calls it first thing in `run`, so
+    the answer is fixed for its whole life."""
+    return by_input or workflow.patched(LEAN_HISTORY)
 
 
-async def quick_activity(activity: Callable[..., Any], arg: Any) -> Any:
-    """A short activity that must eventually succeed: local since `local-activities-v1`."""
-    if lean_history() or workflow.patched(LOCAL_ACTIVITIES):
+async def quick_activity(activity: Callable[..., Any], arg: Any, lean: bool = False) -> Any:
+    """A short activity that must eventually succeed: local since `local-activities-v1`. A caller
+    that already knows it is lean says so (`lean`), and asks for no patch."""
+    if lean or lean_history() or workflow.patched(LOCAL_ACTIVITIES):
         return await workflow.execute_local_activity(
             activity, arg, start_to_close_timeout=QUICK, retry_policy=RETRY_FOREVER
         )

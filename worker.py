@@ -21,6 +21,7 @@ from activities.review import ReviewActivities
 from core import fields, logmask
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
+from core.heap import freeze_startup_heap
 from core.temporal import connect
 from workflows.bundle import BundleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
@@ -79,6 +80,7 @@ async def main() -> None:
     engine = make_engine(settings.database_url)
     client = await connect(settings)
     worker = build_worker(client, engine, settings.task_queue)
+    freeze_startup_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,7 +20,7 @@ from api.errors import ApiError, forbidden
 from api.routers.items import load_item
 from api.schemas import BundleCreate, CaseCreate, ItemOut
 from core import fields
-from core.calendar import BEIJING, load_calendar
+from core.calendar import BEIJING, count_due
 from core.models import CASE_NUMBER_SEQUENCE, Account, Submission
 from core.security import Principal
 from core.types import DISTRICTS, DeadlineResult, DeadlineSpec, ItemSnapshot, Role, SubmissionChannel
@@ -81,8 +81,7 @@ class Received(NamedTuple):
 
 async def acceptance_due(db: AsyncSession, received: datetime) -> DeadlineResult:
     """受理时限: 1 working day from receipt, computed here so the workflow starts with it."""
-    calendar = await load_calendar(db.bind)
-    return calendar.due(DeadlineSpec(start=received, working_days=1))
+    return await count_due(db.bind, DeadlineSpec(start=received, working_days=1))
 
 
 def default_channel(principal: Principal, body: CaseCreate | BundleCreate) -> SubmissionChannel:

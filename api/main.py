@@ -36,6 +36,7 @@ from api.routers import (
 from core import fields, logmask
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
+from core.heap import freeze_startup_heap
 
 API_PREFIX = "/api/v1"
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logmask.install()
         engine = make_engine(cfg.database_url)
         app.state.services = Services(cfg, engine)
+        freeze_startup_heap()
         yield
         await engine.dispose()
 

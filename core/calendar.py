@@ -157,6 +157,11 @@ SELECT NULL, NULL, NULL, year FROM calendar_schedules
 """
 
 
+async def count_due(engine, spec: DeadlineSpec) -> DeadlineResult:
+    """A deadline counted on the stored calendar as it is now: the API's, for a workflow to take."""
+    return (await load_calendar(engine)).due(spec)
+
+
 async def load_calendar(engine) -> WorkingCalendar:
     """The statutory calendar with the operators' overrides and uploaded schedules."""
     from sqlalchemy import text

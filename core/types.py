@@ -320,6 +320,11 @@ class AcceptanceRequest(BaseModel):
     decision: AcceptanceDecision
     reason: str = ""
     missing_materials: list[str] = Field(default_factory=list)
+    # Set by the API on an acceptance: when it received it, and the completion deadline counted
+    # from then over the case's `time_limit_days`, so the workflow needs no activity for it.
+    # Without them (older API, direct callers) the workflow counts from its own time.
+    accepted_at: Instant | None = None
+    completion_due: DeadlineResult | None = None
 
 
 class SupplementNotice(BaseModel):
@@ -493,6 +498,8 @@ class CaseView(BaseModel):
     decided_at: Instant | None = None
     acceptance_deadline: Instant | None = None
     completion_deadline: Instant | None = None
+    # 承诺办结时限: working days from acceptance to decision (the promise, never beyond the law).
+    time_limit_days: int = 0
     overdue: bool = False
     warning: bool = False
     deadline_provisional: bool = False

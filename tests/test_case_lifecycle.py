@@ -419,3 +419,23 @@ async def test_acceptance_is_due_one_working_day_after_receipt(api: Api, engine:
         case["submitted_at"],
         case["acceptance_deadline"],
     )
+
+
+async def test_completion_is_due_its_time_limit_after_acceptance(
+    api: Api, client: Client, engine: AsyncEngine
+) -> None:
+    """The API counts 办结时限 from when it received the acceptance; the case takes that deadline
+    as it is, with no activity of its own (one local activity in that task: the record)."""
+    case_id = (await submit(api, SIGN_TWICE))["case_id"]
+    accepted = await accept(api, case_id)
+    days, at = accepted["time_limit_days"], datetime.fromisoformat(accepted["accepted_at"])
+    assert days >= 1
+    due = (await load_calendar(engine)).add_working_days(at, days).at
+    assert datetime.fromisoformat(accepted["completion_deadline"]) == due
+
+    events = (await client.get_workflow_handle(case_workflow_id(case_id)).fetch_history()).events
+    kinds = [e.WhichOneof("attributes").removesuffix("_event_attributes") for e in events]
+    updates = [i for i, kind in enumerate(kinds) if kind == "workflow_execution_update_accepted"]
+    acceptance = kinds[updates[1] :]  # registration was the first update
+    done = acceptance.index("workflow_execution_update_completed")
+    assert acceptance[:done].count("marker_recorded") == 1, acceptance[:done]

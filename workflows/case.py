@@ -123,6 +123,7 @@ class CaseWorkflow:
             district=inp.district,
             materials=list(inp.materials),
             submitted_at=inp.submitted_at or workflow.now(),
+            time_limit_days=min(item.promised_time_limit_days, item.legal_time_limit_days),
             form=dict(inp.form),
             bundle_id=inp.bundle.bundle_id if inp.bundle else None,
         )
@@ -430,13 +431,12 @@ class CaseWorkflow:
                 for i, code in enumerate(self._view.departments, start=1)
             ]
             self._log("accepted", req.actor, "已受理，进入部门审查", notify=True)
-            item = self._input.item
-            promised = min(item.promised_time_limit_days, item.legal_time_limit_days)
             if self._v2:
-                await self._completion_clock.arm(workflow.now(), promised)
+                await self._arm_completion(req)
                 self._apply_deadlines()
             else:
-                self._view.completion_deadline = await self._deadline(workflow.now(), promised)
+                days = self._view.time_limit_days
+                self._view.completion_deadline = await self._deadline(workflow.now(), days)
                 self._upsert_search_attributes()
         elif decision == AcceptanceDecision.REJECT:
             self._set_status(CaseStatus.REJECTED)
@@ -449,6 +449,16 @@ class CaseWorkflow:
         accepted = self._lean and decision == AcceptanceDecision.ACCEPT
         await self._record(open_tasks=self._review_tasks() if accepted else [])
         return self._view
+
+    async def _arm_completion(self, req: AcceptanceRequest) -> None:
+        """办结时限 from acceptance: as the API counted it, from when it received the acceptance."""
+        days = self._view.time_limit_days
+        if req.accepted_at is not None and req.completion_due is not None:
+            self._view.accepted_at = req.accepted_at
+            spec = DeadlineSpec(start=req.accepted_at, working_days=days)
+            self._completion_clock.arm_computed(spec, req.completion_due)
+        else:
+            await self._completion_clock.arm(workflow.now(), days)
 
     @decide_acceptance.validator
     def _validate_acceptance(self, req: AcceptanceRequest) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -31,6 +32,7 @@ from api.schemas import (
     WithdrawIn,
 )
 from api.workflow_calls import send_update, start_case
+from core.calendar import count_due
 from core.config import Settings
 from core.models import Case, Submission, TimelineEntry
 from core.security import Principal
@@ -39,10 +41,12 @@ from core.types import (
     CASE_REVISION,
     ON_SITE_CHANNELS,
     STATUS_LABELS,
+    AcceptanceDecision,
     AcceptanceRequest,
     CaseInput,
     CaseStatus,
     CaseView,
+    DeadlineSpec,
     DeliveryMethod,
     DeliveryRequest,
     RatingRequest,
@@ -142,7 +146,13 @@ async def decide_acceptance(
     case_id: str, body: AcceptanceIn, db: Db, client: Temporal, principal: Caller
 ) -> CaseOut:
     req = AcceptanceRequest(actor=principal.actor(), **body.model_dump())
-    return await _act(db, client, principal, case_id, CaseAction.ACCEPTANCE, req)
+    time_limit = Case.view["time_limit_days"].as_integer()
+    scope, (days,) = await _scope_of(db, case_id, time_limit)
+    ensure_can_act(principal, scope, CaseAction.ACCEPTANCE)
+    if req.decision == AcceptanceDecision.ACCEPT and days is not None:  # else the workflow counts
+        req.accepted_at = datetime.now(UTC)
+        req.completion_due = await count_due(db.bind, DeadlineSpec(start=req.accepted_at, working_days=days))
+    return await _send(db, client, case_id, CaseAction.ACCEPTANCE, req)
 
 
 @router.post("/{case_id}/supplements", response_model=CaseOut, dependencies=_gate(CaseAction.SUPPLEMENTS))
@@ -190,14 +200,14 @@ async def deliver(case_id: str, body: DeliveryIn, db: Db, client: Temporal, prin
 
 @router.post("/{case_id}/ratings", response_model=CaseOut, dependencies=_gate(CaseAction.RATINGS))
 async def rate(case_id: str, body: RatingIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
-    case = await _load(db, case_id)
+    scope, (rated,) = await _scope_of(db, case_id, Case.view["rating_level"].as_integer())
+    ensure_can_act(principal, scope, CaseAction.RATINGS)
     if body.channel in ON_SITE_CHANNELS:  # on site one rating per visit, not per matter
-        ensure_can_act(principal, case, CaseAction.RATINGS)
         raise await visits.rate_the_visit(db, case_id)
-    if case.view.get("rating_level") is not None:
+    if rated is not None:
         raise ApiError(409, "already_rated", "本办件已评价，一事一评，不能重复评价")
     req = RatingRequest(actor=principal.actor(), **body.model_dump())
-    return await _act(db, client, principal, case_id, CaseAction.RATINGS, req)
+    return await _send(db, client, case_id, CaseAction.RATINGS, req)
 
 
 @router.post("/{case_id}/withdraw", response_model=CaseOut, dependencies=_gate(CaseAction.WITHDRAW))
@@ -227,7 +237,12 @@ async def _act(
     action: CaseAction,
     request: Any,
 ) -> CaseOut:
-    ensure_can_act(principal, await _scope_of(db, case_id), action)
+    scope, _ = await _scope_of(db, case_id)
+    ensure_can_act(principal, scope, action)
+    return await _send(db, client, case_id, action, request)
+
+
+async def _send(db: AsyncSession, client: Client, case_id: str, action: CaseAction, request: Any) -> CaseOut:
     await db.close()  # the connection goes back to the pool while the workflow works
     view = await send_update(client, case_workflow_id(case_id), _UPDATES[action], request)
     return CaseOut.of(view)
@@ -240,13 +255,14 @@ async def _load(db: AsyncSession, case_id: str) -> Case:
     return case
 
 
-async def _scope_of(db: AsyncSession, case_id: str) -> CaseScope:
-    """Only what the policy reads: a write's check need not load the whole view."""
-    query = select(*(getattr(Case, c) for c in CaseScope._fields)).where(Case.case_id == case_id)
-    row = (await db.exec(query)).first()
+async def _scope_of(db: AsyncSession, case_id: str, *also: Any) -> tuple[CaseScope, list[Any]]:
+    """Only what the policy reads (a write's check need not load the whole view), and `also`."""
+    columns = [getattr(Case, c) for c in CaseScope._fields]
+    row = (await db.exec(select(*columns, *also).where(Case.case_id == case_id))).first()
     if row is None:
         raise not_found("办件", "case_not_found")
-    return CaseScope(*row)
+    fields = len(CaseScope._fields)
+    return CaseScope(*row[:fields]), list(row[fields:])
 
 
 async def _case_out(db: AsyncSession, case: Case) -> CaseOut:

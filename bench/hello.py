@@ -58,6 +58,14 @@ class IdleWorkflow:
         self._pings += 1
         return n
 
+    @workflow.update
+    def move(self, n: int) -> int:
+        """A ping that moves the status search attribute, as every step of a case does: the
+        Temporal call a signature makes, without the platform."""
+        self._pings += 1
+        workflow.upsert_search_attributes([sa.CASE_STATUS.value_set(f"step-{n}")])
+        return n
+
     @workflow.signal
     def finish(self) -> None:
         self._done = True

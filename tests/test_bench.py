@@ -75,9 +75,12 @@ def test_bench_prints_every_figure_of_a_complete_run(tmp_path: Path) -> None:
     # A submission also against its floor: the same Temporal call on a bare workflow.
     lines = out.splitlines()
     assert sum(line.startswith("POST /cases") and "update-with-start" in line for line in lines) == 1, out
+    # A signature also against its floor: an update that moves the status search attribute.
+    assert sum(line.startswith("POST signature") and "status attr" in line for line in lines) == 1, out
     # Each metered call's CPU, by process (at 10 ms ticks, so no figure is judged at this scale).
     per_call = out.split("CPU ms per call", 1)[1]
-    for call in (*writes, "SDK execute_update", "GET /cases/{id}", "GET /healthz"):
+    sdk = ("SDK execute_update", "SDK update + status attr")
+    for call in (*writes, *sdk, "GET /cases/{id}", "GET /healthz"):
         cells = _row(per_call, f"{call}  ")
         assert len(cells) == 6 and all(re.fullmatch(r"\d+\.\d", c) for c in cells), (call, cells)
     assert "bench | kept" not in out  # the throw-away data directory is gone

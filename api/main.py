@@ -36,7 +36,7 @@ from api.routers import (
 from core import fields, logmask
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
-from core.heap import freeze_startup_heap
+from core.heap import collect_young_less_often, freeze_startup_heap
 
 API_PREFIX = "/api/v1"
 
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(cfg.database_url)
         app.state.services = Services(cfg, engine)
         freeze_startup_heap()
+        collect_young_less_often()
         yield
         await engine.dispose()
 

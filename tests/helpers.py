@@ -7,9 +7,12 @@ import uuid
 from collections.abc import Callable
 
 # One item per signature mode (shared with the benchmarks, which drive the same lifecycle).
+from temporalio.client import Client
+
 from bench.http import SIGN_ONCE
 from core.form_fields import credit_code_for
 from core.seed import seed_snapshot
+from core.temporal import case_workflow_id
 from core.types import Actor, CaseInput, Role
 from tests.conftest import Api, idempotency_key
 
@@ -145,3 +148,12 @@ async def finish_member(api: Api, view: dict, key: str) -> None:
     for signer in SIGNERS[m["item_code"]]:
         r = await sign(api, m["case_id"], signer)
         assert r.status_code == 200, r.text
+
+
+async def patches_in_history(client: Client, case_id: str) -> tuple[bool, bool]:
+    """Whether the case's history has a patch marker, and a TemporalChangeVersion upsert."""
+    events = (await client.get_workflow_handle(case_workflow_id(case_id)).fetch_history()).events
+    markers = {e.marker_recorded_event_attributes.marker_name for e in events}
+    upserts = [e.upsert_workflow_search_attributes_event_attributes.search_attributes for e in events]
+    upserted = {key for attributes in upserts for key in attributes.indexed_fields}
+    return "core_patch" in markers, "TemporalChangeVersion" in upserted

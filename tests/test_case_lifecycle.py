@@ -22,6 +22,7 @@ from tests.helpers import (
     accept,
     case_input,
     complete_tasks,
+    patches_in_history,
     sign,
     submit,
     to_awaiting_signature,
@@ -86,15 +87,6 @@ async def _assert_visible_in_temporal(client: Client, case_id: str) -> None:
     raise AssertionError("closed case not found by its search attributes")
 
 
-async def _patches_in_history(client: Client, case_id: str) -> tuple[bool, bool]:
-    """Whether the case's history has a patch marker, and a TemporalChangeVersion upsert."""
-    events = (await client.get_workflow_handle(case_workflow_id(case_id)).fetch_history()).events
-    markers = {e.marker_recorded_event_attributes.marker_name for e in events}
-    upserts = [e.upsert_workflow_search_attributes_event_attributes.search_attributes for e in events]
-    upserted = {key for attributes in upserts for key in attributes.indexed_fields}
-    return "core_patch" in markers, "TemporalChangeVersion" in upserted
-
-
 async def test_a_case_knows_its_code_revision_from_its_input(api: Api, client: Client) -> None:
     """Cases the API starts now (revision 1) are lean without a patch marker and the visibility
     write of its upsert; a case started as the API did before (revision 0) goes by its marker."""
@@ -106,8 +98,8 @@ async def test_a_case_knows_its_code_revision_from_its_input(api: Api, client: C
     handle = client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(older.case_id))
     await handle.execute_update(CaseWorkflow.withdraw, WithdrawRequest(actor=older.submitted_by))
 
-    assert await _patches_in_history(client, new) == (False, False)
-    assert await _patches_in_history(client, older.case_id) == (True, True)
+    assert await patches_in_history(client, new) == (False, False)
+    assert await patches_in_history(client, older.case_id) == (True, True)
     assert (await handle.result()).status == "withdrawn"
 
 

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from core.temporal import case_workflow_id
     from core.types import (
         APPROVED_CASE,
+        CASE_REVISION,
         FAILED_CASE,
         RATING_LABELS,
         WITHDRAWABLE,
@@ -305,6 +306,7 @@ class BundleWorkflow:
             rating_window_days=self._input.rating_window_days,
             form=themes.member_form(snap, self._form, results),
             bundle=BundleLink(bundle_id=self._view.bundle_id, member_key=member.key),
+            revision=CASE_REVISION,
         )
         filled = [f"{FORM_FIELDS[n.field].label} {results[n.member]}" for n in snap.needs if n.field]
         detail = f"，已自动填入前置事项结果：{'、'.join(filled)}" if filled else ""

@@ -6,9 +6,9 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-# One item per signature mode (shared with the benchmarks, which drive the same lifecycle).
 from temporalio.client import Client
 
+# One item per signature mode (shared with the benchmarks, which drive the same lifecycle).
 from bench.http import SIGN_ONCE
 from core.form_fields import credit_code_for
 from core.seed import seed_snapshot

@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from api import audit
 from api.errors import ApiError, database_unreachable, forbidden
+from api.policy import CaseScopes
 from api.throttle import LoginThrottle
 from core.config import Settings
 from core.security import Principal, read_token
@@ -34,6 +35,7 @@ class Services:
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self.login_throttle = LoginThrottle()
+        self.case_scopes = CaseScopes()
 
     async def temporal(self) -> Client:
         # Connect lazily so the API starts (and /healthz answers) while Temporal is down.
@@ -47,6 +49,10 @@ class Services:
 # thread pool, a hand-off per dependency per request (measured in BENCHMARKS.md).
 async def services(request: Request) -> Services:
     return request.app.state.services
+
+
+async def case_scopes(svc: Services = Depends(services)) -> CaseScopes:
+    return svc.case_scopes
 
 
 async def settings(svc: Services = Depends(services)) -> Settings:

@@ -44,6 +44,23 @@ class CaseScope(NamedTuple):
     lead_department: str
 
 
+class CaseScopes:
+    """The scopes of cases this process has read. A case's scope is fixed when it is submitted,
+    so an action on a case already seen needs no query before its workflow call."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._scopes: dict[str, CaseScope] = {}
+        self._size = size
+
+    def get(self, case_id: str) -> CaseScope | None:
+        return self._scopes.get(case_id)
+
+    def put(self, case_id: str, scope: CaseScope) -> None:
+        if len(self._scopes) >= self._size:  # the oldest read goes first
+            del self._scopes[next(iter(self._scopes))]
+        self._scopes[case_id] = scope
+
+
 def case_scope(principal: Principal) -> ColumnElement[bool]:
     """The SQL condition selecting the cases this caller may list."""
     role = principal.role

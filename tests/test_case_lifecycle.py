@@ -139,6 +139,24 @@ async def test_departments_review_in_parallel_and_only_the_lead_signs(api: Api) 
     assert police.json()["code"] == "wrong_department"
 
 
+async def test_a_scope_read_once_still_refuses_everyone_outside_it(api: Api) -> None:
+    """The API keeps a case's scope after its first read (it never changes): later actions skip
+    the query, but not the check."""
+    case_id = (await submit(api, SIGN_TWICE, materials=["F01", "F02", "F05"]))["case_id"]
+    await accept(api, case_id)  # reads the scope, and keeps it
+    refused = {
+        "applicant2": ("withdraw", {}, "case_forbidden"),  # not the applicant
+        "clerk2": ("withdraw", {}, "case_forbidden"),  # a haidian clerk, a chaoyang case
+        "tax-staff": ("supplement-requests", {"missing_materials": ["F02"], "reason": "x"}, "case_forbidden"),
+    }
+    for caller, (action, body, code) in refused.items():
+        r = await api.post(f"/cases/{case_id}/{action}", caller, body)
+        assert (r.status_code, r.json()["code"]) == (403, code), caller
+    owner = await api.post(f"/cases/{case_id}/withdraw", "applicant1", {"reason": "不办了"})
+    assert owner.status_code == 200, owner.text
+    assert owner.json()["status"] == "withdrawn"
+
+
 async def test_supplements_are_requested_once_and_must_all_arrive(api: Api) -> None:
     case = await submit(api, SIGN_TWICE, materials=["F01", "F02", "F05"])
     case_id = case["case_id"]

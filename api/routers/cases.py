@@ -12,9 +12,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api import intake
-from api.deps import autocommit_session, current_principal, require_roles, settings, temporal
+from api.deps import autocommit_session, case_scopes, current_principal, require_roles, settings, temporal
 from api.errors import ApiError, not_found
-from api.policy import ACTION_ROLES, CaseAction, CaseScope, case_scope, ensure_can_act, ensure_can_view
+from api.policy import (
+    ACTION_ROLES,
+    CaseAction,
+    CaseScope,
+    CaseScopes,
+    case_scope,
+    ensure_can_act,
+    ensure_can_view,
+)
 from api.routers import visits
 from api.schemas import (
     MAX_INT,
@@ -64,6 +72,7 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 Db = Annotated[AsyncSession, Depends(autocommit_session)]
 Temporal = Annotated[Client, Depends(temporal)]
 Caller = Annotated[Principal, Depends(current_principal)]
+Scopes = Annotated[CaseScopes, Depends(case_scopes)]
 
 
 def _gate(action: CaseAction) -> list:
@@ -143,11 +152,11 @@ async def get_case(case_id: str, db: Db, principal: Caller) -> CaseOut:
 
 @router.post("/{case_id}/acceptance", response_model=CaseOut, dependencies=_gate(CaseAction.ACCEPTANCE))
 async def decide_acceptance(
-    case_id: str, body: AcceptanceIn, db: Db, client: Temporal, principal: Caller
+    case_id: str, body: AcceptanceIn, db: Db, client: Temporal, principal: Caller, scopes: Scopes
 ) -> CaseOut:
     req = AcceptanceRequest(actor=principal.actor(), **body.model_dump())
     time_limit = Case.view["time_limit_days"].as_integer()
-    scope, (days,) = await _scope_of(db, case_id, time_limit)
+    scope, (days,) = await _scope_of(db, scopes, case_id, time_limit)
     ensure_can_act(principal, scope, CaseAction.ACCEPTANCE)
     if req.decision == AcceptanceDecision.ACCEPT and days is not None:  # else the workflow counts
         req.accepted_at = datetime.now(UTC)
@@ -157,10 +166,10 @@ async def decide_acceptance(
 
 @router.post("/{case_id}/supplements", response_model=CaseOut, dependencies=_gate(CaseAction.SUPPLEMENTS))
 async def supply_materials(
-    case_id: str, body: SupplementIn, db: Db, client: Temporal, principal: Caller
+    case_id: str, body: SupplementIn, db: Db, client: Temporal, principal: Caller, scopes: Scopes
 ) -> CaseOut:
     req = SupplementRequest(actor=principal.actor(), materials=body.materials)
-    return await _act(db, client, principal, case_id, CaseAction.SUPPLEMENTS, req)
+    return await _act(db, scopes, client, principal, case_id, CaseAction.SUPPLEMENTS, req)
 
 
 @router.post(
@@ -169,21 +178,25 @@ async def supply_materials(
     dependencies=_gate(CaseAction.SUPPLEMENT_REQUEST),
 )
 async def request_supplement(
-    case_id: str, body: SupplementNoticeIn, db: Db, client: Temporal, principal: Caller
+    case_id: str, body: SupplementNoticeIn, db: Db, client: Temporal, principal: Caller, scopes: Scopes
 ) -> CaseOut:
     """During review: tell the applicant once what is missing; the completion clock pauses."""
     req = SupplementNotice(actor=principal.actor(), **body.model_dump())
-    return await _act(db, client, principal, case_id, CaseAction.SUPPLEMENT_REQUEST, req)
+    return await _act(db, scopes, client, principal, case_id, CaseAction.SUPPLEMENT_REQUEST, req)
 
 
 @router.post("/{case_id}/signatures", response_model=CaseOut, dependencies=_gate(CaseAction.SIGNATURES))
-async def sign(case_id: str, body: SignatureIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
+async def sign(
+    case_id: str, body: SignatureIn, db: Db, client: Temporal, principal: Caller, scopes: Scopes
+) -> CaseOut:
     req = SignatureRequest(actor=principal.actor(), **body.model_dump())
-    return await _act(db, client, principal, case_id, CaseAction.SIGNATURES, req)
+    return await _act(db, scopes, client, principal, case_id, CaseAction.SIGNATURES, req)
 
 
 @router.post("/{case_id}/delivery", response_model=CaseOut, dependencies=_gate(CaseAction.DELIVERY))
-async def deliver(case_id: str, body: DeliveryIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
+async def deliver(
+    case_id: str, body: DeliveryIn, db: Db, client: Temporal, principal: Caller, scopes: Scopes
+) -> CaseOut:
     if body.method == DeliveryMethod.MAIL:
         if not body.address:
             raise ApiError(422, "address_required", "邮寄送达须填写收件地址")
@@ -195,12 +208,14 @@ async def deliver(case_id: str, body: DeliveryIn, db: Db, client: Temporal, prin
         )
         await db.commit()
     req = DeliveryRequest(actor=principal.actor(), method=body.method)
-    return await _act(db, client, principal, case_id, CaseAction.DELIVERY, req)
+    return await _act(db, scopes, client, principal, case_id, CaseAction.DELIVERY, req)
 
 
 @router.post("/{case_id}/ratings", response_model=CaseOut, dependencies=_gate(CaseAction.RATINGS))
-async def rate(case_id: str, body: RatingIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
-    scope, (rated,) = await _scope_of(db, case_id, Case.view["rating_level"].as_integer())
+async def rate(
+    case_id: str, body: RatingIn, db: Db, client: Temporal, principal: Caller, scopes: Scopes
+) -> CaseOut:
+    scope, (rated,) = await _scope_of(db, scopes, case_id, Case.view["rating_level"].as_integer())
     ensure_can_act(principal, scope, CaseAction.RATINGS)
     if body.channel in ON_SITE_CHANNELS:  # on site one rating per visit, not per matter
         raise await visits.rate_the_visit(db, case_id)
@@ -211,9 +226,11 @@ async def rate(case_id: str, body: RatingIn, db: Db, client: Temporal, principal
 
 
 @router.post("/{case_id}/withdraw", response_model=CaseOut, dependencies=_gate(CaseAction.WITHDRAW))
-async def withdraw(case_id: str, body: WithdrawIn, db: Db, client: Temporal, principal: Caller) -> CaseOut:
+async def withdraw(
+    case_id: str, body: WithdrawIn, db: Db, client: Temporal, principal: Caller, scopes: Scopes
+) -> CaseOut:
     req = WithdrawRequest(actor=principal.actor(), reason=body.reason)
-    return await _act(db, client, principal, case_id, CaseAction.WITHDRAW, req)
+    return await _act(db, scopes, client, principal, case_id, CaseAction.WITHDRAW, req)
 
 
 # ---- helpers -----------------------------------------------------------------------------
@@ -231,13 +248,14 @@ _UPDATES = {
 
 async def _act(
     db: AsyncSession,
+    scopes: CaseScopes,
     client: Client,
     principal: Principal,
     case_id: str,
     action: CaseAction,
     request: Any,
 ) -> CaseOut:
-    scope, _ = await _scope_of(db, case_id)
+    scope, _ = await _scope_of(db, scopes, case_id)
     ensure_can_act(principal, scope, action)
     return await _send(db, client, case_id, action, request)
 
@@ -255,14 +273,21 @@ async def _load(db: AsyncSession, case_id: str) -> Case:
     return case
 
 
-async def _scope_of(db: AsyncSession, case_id: str, *also: Any) -> tuple[CaseScope, list[Any]]:
-    """Only what the policy reads (a write's check need not load the whole view), and `also`."""
+async def _scope_of(
+    db: AsyncSession, scopes: CaseScopes, case_id: str, *also: Any
+) -> tuple[CaseScope, list[Any]]:
+    """Only what the policy reads (a write's check need not load the whole view), and `also`;
+    nothing when `also` is empty and the scope was read before."""
+    if not also and (known := scopes.get(case_id)) is not None:
+        return known, []
     columns = [getattr(Case, c) for c in CaseScope._fields]
     row = (await db.exec(select(*columns, *also).where(Case.case_id == case_id))).first()
     if row is None:
         raise not_found("办件", "case_not_found")
     fields = len(CaseScope._fields)
-    return CaseScope(*row[:fields]), list(row[fields:])
+    scope = CaseScope(*row[:fields])
+    scopes.put(case_id, scope)
+    return scope, list(row[fields:])
 
 
 async def _case_out(db: AsyncSession, case: Case) -> CaseOut:

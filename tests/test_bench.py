@@ -68,7 +68,8 @@ def test_bench_prints_every_figure_of_a_complete_run(tmp_path: Path) -> None:
     bundle_events, _, bundle_tasks, _, _ = _row(out, "5-member bundle, all its workflows (1 runs)")
     assert float(bundle_events) > 5 * float(case_events) and float(bundle_tasks) > 5 * 6
 
-    # 3. Latency: every call measured, each write against its raw SDK call.
+    # 3. Latency: every call measured, each write against its raw SDK call, the calls taking turns.
+    assert "2 concurrent clients, 4 requests per call in 2 rounds" in out
     writes = ("POST /cases", "POST signature", "SDK update-with-start")
     for call in (*writes, "GET /cases/{id}", "GET /cases?filtered"):
         assert re.fullmatch(r"\d+\.\d\dx", _row(out, call)[-1]), call

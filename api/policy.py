@@ -48,7 +48,7 @@ class CaseScopes:
     """The scopes of cases this process has read. A case's scope is fixed when it is submitted,
     so an action on a case already seen needs no query before its workflow call."""
 
-    def __init__(self, size: int = 100_000) -> None:
+    def __init__(self, size: int = 20_000) -> None:
         self._scopes: dict[str, CaseScope] = {}
         self._size = size
 

@@ -433,6 +433,10 @@ async def main(opts: Options, out: TextIO) -> int:
             print("", file=out)
             print(drill.report(checks), file=out, flush=True)
             status = 0 if all(e == f for _, e, f in checks) else 1
+            if any(seen.startswith("500") for seen in drill.tally.failures):
+                # A 500 is a bug, not a fault's symptom: keep its traceback for whoever looks.
+                print(f"chaos | the API answered 500: its traceback is in {log_path}", file=out)
+                opts.keep = True
         except Exception as exc:
             print(f"chaos | ERROR: {type(exc).__name__}: {exc}; see {log_path}", file=out, flush=True)
             opts.keep = True

@@ -67,6 +67,11 @@ class Options:
     detail: bool
     keep: bool
 
+    @property
+    def rounds(self) -> int:
+        """The latency rounds that run: no more than there are requests to share out."""
+        return min(self.latency_rounds, self.latency_requests)
+
 
 def parse_args(argv: list[str] | None = None) -> Options:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
@@ -400,7 +405,7 @@ class Bench:
         `latency_rounds` rounds: every call takes its turn in each round, so a slow spell of a
         shared machine falls on writes and their baselines alike."""
         clients, per = self.opts.latency_clients, self.opts.latency_requests
-        rounds = min(self.opts.latency_rounds, per)
+        rounds = self.opts.rounds
         http = self.http
         # The bench's own garbage collections would show up in the tails: start from a clean heap.
         gc.collect()
@@ -657,8 +662,7 @@ def report(res: Results) -> str:
             out.append(f"   {name}: {kinds}")
 
     n = o.latency_clients * o.latency_requests
-    rounds = min(o.latency_rounds, o.latency_requests)
-    head = f"{o.latency_clients} concurrent clients, {n} requests per call in {rounds} rounds"
+    head = f"{o.latency_clients} concurrent clients, {n} requests per call in {o.rounds} rounds"
     out += ["", f"3. Latency in ms, {head} (each call takes its turn in every round)"]
     out.append("   writes: target p99 <= 1.5x the raw SDK call; reads against GET /healthz")
     s = res.latency.by_label

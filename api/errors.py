@@ -83,10 +83,19 @@ def database_unreachable(exc: BaseException) -> bool:
     for _ in range(5):  # the driver's error, wrapped by SQLAlchemy's adapter, wrapped again
         if seen is None:
             return False
-        if isinstance(seen, _UNREACHABLE) or (isinstance(seen, OSError) and _from_the_driver(seen)):
+        if isinstance(seen, _UNREACHABLE) or _shut_down_under_us(seen):
+            return True
+        if isinstance(seen, OSError) and _from_the_driver(seen):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _shut_down_under_us(exc: BaseException) -> bool:
+    """A pooled connection that PostgreSQL's shutdown notice reached while it was idle: asyncpg
+    is still consuming that error (its state 2) when the next query comes, and says only this.
+    The connection is discarded once asyncpg sees it closed."""
+    return isinstance(exc, asyncpg.InternalClientError) and "another operation (2)" in str(exc)
 
 
 def _from_the_driver(exc: OSError) -> bool:

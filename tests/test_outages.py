@@ -413,4 +413,10 @@ async def test_only_a_database_out_of_reach_counts_as_unreachable(tmp_path: Path
     assert not database_unreachable(missing.value)
     starting = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
     assert database_unreachable(starting)
+    # A pooled connection that the server's shutdown notice reached while idle (seen in the drill).
+    notice = asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+    assert database_unreachable(notice)
+    assert not database_unreachable(
+        asyncpg.InternalClientError("cannot switch to state 12; another operation (12) is in progress")
+    )
     assert not database_unreachable(asyncpg.exceptions.UndefinedTableError('relation "x" does not exist'))

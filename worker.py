@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.bundle_records import BundleRecordActivities
-from activities.calendar import CalendarActivities, compute_deadline
+from activities.calendar import CalendarActivities
 from activities.case_records import CaseRecordActivities
 from activities.ratings import RatingActivities
 from activities.review import ReviewActivities
@@ -41,7 +41,7 @@ RUNNER = UnsandboxedWorkflowRunner()
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
     records = CaseRecordActivities(engine)
-    review = ReviewActivities(engine, client)
+    review = ReviewActivities(engine)
     calendar = CalendarActivities(engine, client)
     ratings = RatingActivities(engine)
     bundles = BundleRecordActivities(engine)
@@ -51,7 +51,6 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
         workflows=WORKFLOWS,
         workflow_runner=RUNNER,
         activities=[
-            compute_deadline,
             calendar.deadline,
             calendar.affected_cases,
             calendar.signal_calendar_changed,
@@ -63,8 +62,6 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             ratings.record_rating,
             ratings.record_rectification,
             ratings.record_visit,
-            review.open_review_tasks,
-            review.department_review,
             review.cancel_open_tasks,
         ],
     )

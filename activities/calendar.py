@@ -12,13 +12,12 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.calendar import BEIJING, add_working_days, load_calendar
+from core.calendar import BEIJING, load_calendar
 from core.models import Case, Rectification
 from core.temporal import case_workflow_id
 from core.types import (
     CalendarChange,
     CaseStatus,
-    DeadlineRequest,
     DeadlineResult,
     DeadlineSpec,
     RectificationStatus,
@@ -35,12 +34,6 @@ TIMED_STATUSES = [
 UNREPLIED = [RectificationStatus.VERIFYING, RectificationStatus.RECTIFYING, RectificationStatus.EXPLAINING]
 REARM_PAGE = 500
 SIGNAL_CONCURRENCY = 32
-
-
-@activity.defn
-async def compute_deadline(req: DeadlineRequest) -> datetime:
-    """Legacy (before calendar-v2): end of the Nth working day after `start`."""
-    return add_working_days(req.start, req.working_days)
 
 
 class CalendarActivities:

@@ -25,7 +25,7 @@ CASE_COLUMNS = tuple(c.name for c in Case.__table__.columns)
 TIMELINE_COLUMNS = tuple(c.name for c in TimelineEntry.__table__.columns)
 NOTIFICATION_COLUMNS = ("notification_id", "case_id", "recipient", "message", "created_at")
 TASK_COLUMNS = ("task_id", "case_id", "department", "item_code", "item_name", "status", "opinion")
-TASK_COLUMNS += ("task_token", "created_at")
+TASK_COLUMNS += ("created_at",)
 RATING_COLUMNS = tuple(c.name for c in Rating.__table__.columns)
 
 
@@ -66,13 +66,7 @@ closed AS (
   SET status = '{TaskStatus.COMPLETED.value}', outcome = d.outcome, opinion = d.opinion,
       completed_by = d.completed_by, completed_at = now()
   FROM closing AS d
-  WHERE t.task_id = d.task_id AND t.task_id IN (
-    -- A row a request still holds is skipped: only the completion of a case from before
-    -- review-updates-v1 holds it (its activity's), and that request marks the row itself.
-    SELECT task_id FROM {tasks.name}
-    WHERE status = '{TaskStatus.PENDING.value}' AND task_id IN (SELECT task_id FROM closing)
-    FOR UPDATE SKIP LOCKED
-  )
+  WHERE t.task_id = d.task_id AND t.status = '{TaskStatus.PENDING.value}'
 )
 SELECT 1"""
     return text(sql)
@@ -125,7 +119,6 @@ def _inbox_row(task: ReviewTask, now: str) -> dict:
         **task.model_dump(mode="json"),
         "status": TaskStatus.PENDING.value,
         "opinion": "",
-        "task_token": "",
         "created_at": now,
     }
 

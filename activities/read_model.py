@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.models import NotificationRow, Rating, ReviewTaskRow
-from core.types import Notification, RatingRecord, ReviewTask, TaskStatus
+from core.models import NotificationRow, Rating
+from core.types import Notification, RatingRecord
 
 
 @lru_cache(maxsize=32)
@@ -39,21 +38,6 @@ async def insert_new(conn: AsyncConnection, model, rows: Sequence[dict]) -> None
     """Insert rows whose key may already be there (a retried write leaves those as they are)."""
     if rows:
         await conn.execute(_insert_new(model), list(rows))
-
-
-async def add_review_tasks(conn: AsyncConnection, tasks: Sequence[ReviewTask], now: datetime) -> None:
-    """Put each task in its department's inbox; a retry adds nothing."""
-    rows = [
-        {
-            **t.model_dump(),
-            "status": TaskStatus.PENDING.value,
-            "opinion": "",
-            "task_token": b"",
-            "created_at": now,
-        }
-        for t in tasks
-    ]
-    await insert_new(conn, ReviewTaskRow, rows)
 
 
 async def add_rating(conn: AsyncConnection, rating: RatingRecord) -> None:

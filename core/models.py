@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import Column, DateTime, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
@@ -169,7 +169,6 @@ class ReviewTaskRow(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=8)
     opinion: str = ""
     completed_by: str | None = Field(default=None, max_length=64)
-    task_token: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(sa_column=_tz(nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=_tz())
 

@@ -287,13 +287,6 @@ class DeadlineResult(BaseModel):
     paused_working_days: int = 0
 
 
-# The revision of case workflow code the API starts new cases under. Since 1, a case knows it is
-# lean-history-v1 from its input instead of a patch marker, which cost every case a marker event
-# and a TemporalChangeVersion search-attribute upsert (a visibility write, ~2.5 ms of server CPU).
-# Bump it, rather than add a patch, for the next change to how new cases behave.
-CASE_REVISION = 1
-
-
 class CaseInput(BaseModel):
     case_id: str
     item: ItemSnapshot
@@ -305,14 +298,11 @@ class CaseInput(BaseModel):
     rating_window_days: int = 7
     form: dict[str, str] = Field(default_factory=dict)
     bundle: BundleLink | None = None
-    # Set by the API (lean-history-v1): when it received the case, and the 1-working-day
-    # acceptance deadline from then. Without them (bundle members, older cases) the workflow
-    # takes its start time and computes the deadline in an activity.
+    # Set by the API: when it received the case, and the 1-working-day acceptance deadline from
+    # then. Without them (bundle members) the workflow takes its start time and computes the
+    # deadline in an activity.
     submitted_at: Instant | None = None
     acceptance_due: DeadlineResult | None = None
-    # Which case code started it (versioning by input; see CASE_REVISION). 0: older cases, which
-    # tell by their patch markers.
-    revision: int = 0
 
 
 class AcceptanceRequest(BaseModel):
@@ -322,7 +312,7 @@ class AcceptanceRequest(BaseModel):
     missing_materials: list[str] = Field(default_factory=list)
     # Set by the API on an acceptance: when it received it, and the completion deadline counted
     # from then over the case's `time_limit_days`, so the workflow needs no activity for it.
-    # Without them (older API, direct callers) the workflow counts from its own time.
+    # Without them (bundle commands, direct callers) the workflow counts from its own time.
     accepted_at: Instant | None = None
     completion_due: DeadlineResult | None = None
 
@@ -389,12 +379,6 @@ class ReviewTask(BaseModel):
     item_name: str
 
 
-class TaskResult(BaseModel):
-    outcome: TaskOutcome
-    opinion: str = ""
-    completed_by: str
-
-
 class TaskCompletion(BaseModel):
     """A department's result for its review task, sent to the case as an update."""
 
@@ -402,13 +386,6 @@ class TaskCompletion(BaseModel):
     task_id: str
     outcome: TaskOutcome
     opinion: str = ""
-
-
-class DeadlineRequest(BaseModel):
-    """Legacy input of `compute_deadline`, kept so cases started before calendar-v2 replay."""
-
-    start: Instant
-    working_days: int
 
 
 class Escalation(BaseModel):
@@ -522,8 +499,8 @@ class RecordRequest(BaseModel):
     view: CaseView
     events: list[CaseEvent]
     notifications: list[Notification] = Field(default_factory=list)
-    # Written in the same transaction (lean-history-v1): the inbox rows of a case just accepted,
-    # and the rating that closes it.
+    # Written in the same transaction: the inbox rows of a case just accepted, and the rating
+    # that closes it.
     open_tasks: list[ReviewTask] = Field(default_factory=list)
     rating: RatingRecord | None = None
 

@@ -158,7 +158,7 @@ async def test_restaurant_bundle_runs_members_in_parallel_and_delivers_once(
         assert licence_copies[key] in case["materials"]
         assert case["bundle_id"] == bundle_id
         assert member(view, key)["completion_deadline"] is not None
-        # Started as the API starts cases: lean by input, with no patch marker or its upsert.
+        # No patch marker and no upsert of one: one code path.
         assert await patches_in_history(client, member(view, key)["case_id"]) == (False, False)
 
     r = await api.post(f"/bundles/{bundle_id}/delivery", "clerk1", {"method": "window_pickup"})

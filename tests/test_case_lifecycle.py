@@ -10,17 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from api.workflow_calls import start_case
 from bench.http import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_TWICE
 from core.calendar import load_calendar
 from core.models import Submission
 from core.temporal import case_workflow_id
-from core.types import WithdrawRequest
-from tests.conftest import TASK_QUEUE, Api, idempotency_key
+from tests.conftest import Api, idempotency_key
 from tests.helpers import (
     TWO_DEPARTMENTS,
     accept,
-    case_input,
     complete_tasks,
     patches_in_history,
     sign,
@@ -87,20 +84,12 @@ async def _assert_visible_in_temporal(client: Client, case_id: str) -> None:
     raise AssertionError("closed case not found by its search attributes")
 
 
-async def test_a_case_knows_its_code_revision_from_its_input(api: Api, client: Client) -> None:
-    """Cases the API starts now (revision 1) are lean without a patch marker and the visibility
-    write of its upsert; a case started as the API did before (revision 0) goes by its marker."""
-    new = (await submit(api))["case_id"]
-    await accept(api, new)
-    older = case_input()
-    assert older.revision == 0
-    await start_case(client, TASK_QUEUE, older)
-    handle = client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(older.case_id))
-    await handle.execute_update(CaseWorkflow.withdraw, WithdrawRequest(actor=older.submitted_by))
-
-    assert await patches_in_history(client, new) == (False, False)
-    assert await patches_in_history(client, older.case_id) == (True, True)
-    assert (await handle.result()).status == "withdrawn"
+async def test_a_case_records_no_version_marker(api: Api, client: Client) -> None:
+    """One code path per workflow: a case's history holds no patch marker, and no
+    TemporalChangeVersion upsert (a visibility write each)."""
+    case_id = (await submit(api))["case_id"]
+    await accept(api, case_id)
+    assert await patches_in_history(client, case_id) == (False, False)
 
 
 async def test_sign_twice_takes_handler_then_chief_and_refuses_a_third(api: Api) -> None:

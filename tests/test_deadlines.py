@@ -48,6 +48,7 @@ from core.types import (
 )
 from tests.conftest import SESSION, Api, venv_binary
 from tests.helpers import case_input
+from tests.replay_guard import replays_and_is_recorded
 from worker import build_worker
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.case import CaseWorkflow
@@ -117,6 +118,7 @@ async def test_acceptance_deadline_passes_and_escalates(skipping, engine: AsyncE
     assert (await _events(engine, inp.case_id)).count("acceptance_overdue") == 1
     await handle.execute_update(CaseWorkflow.withdraw, WithdrawRequest(actor=APPLICANT))
     assert (await handle.result()).status == "withdrawn"
+    await replays_and_is_recorded(await handle.fetch_history(), "acceptance_overdue_withdrawn")
 
 
 async def _open_task_id(engine: AsyncEngine, case_id: str) -> str:
@@ -181,6 +183,7 @@ async def test_warning_then_overdue_then_escalation(skipping, engine: AsyncEngin
     described = await handle.describe()
     assert described.typed_search_attributes.get(sa.OVERDUE) is True
     await _finish(handle)
+    await replays_and_is_recorded(await handle.fetch_history(), "completion_warned_overdue_denied")
 
 
 async def _close_office(engine: AsyncEngine, day) -> None:
@@ -215,6 +218,7 @@ async def test_a_calendar_change_moves_a_running_deadline(skipping, engine: Asyn
         async with engine.begin() as conn:
             await conn.execute(delete(CalendarOverride).where(CalendarOverride.day == day_off))
     await _finish(handle)
+    await replays_and_is_recorded(await handle.fetch_history(), "calendar_rearmed_denied")
 
 
 async def _finish(handle) -> None:
@@ -247,6 +251,7 @@ async def test_completion_deadline_and_unrated_close(skipping, engine: AsyncEngi
     final = await handle.result()
     assert final.status == "closed" and final.rating_level is None
     assert (await _events(engine, inp.case_id))[-1] == "closed_unrated"
+    await replays_and_is_recorded(await handle.fetch_history(), "completion_overdue_closed_unrated")
 
 
 async def test_supplement_time_does_not_count(skipping, engine: AsyncEngine) -> None:
@@ -384,6 +389,7 @@ async def test_rectification_overdue_escalates(skipping, engine: AsyncEngine, ap
     await _close_explained(handle)
     final = await handle.result()
     assert final.status == "closed" and final.outcome == "explained" and final.overdue
+    await replays_and_is_recorded(await handle.fetch_history(), "rectification_overdue_explained")
 
 
 async def test_a_calendar_change_moves_a_rectification_deadline(skipping, engine: AsyncEngine) -> None:

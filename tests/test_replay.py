@@ -1,24 +1,26 @@
-"""Determinism guard: recorded case histories must replay with the current workflow code.
+"""Determinism guard: every release's recorded histories must replay with the current workflow
+code, in Temporal's full sandbox (README, "Changing a running workflow").
 
-A change that would break running cases fails here. After an intended, versioned change
-(workflow.patched), record the new shapes with `RECORD_HISTORIES=1 make test`.
+A change that would break running workflows fails here. After an intended change, versioned as
+the README says, record this release's shapes with `RECORD_HISTORIES=1 make test`.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
-import os
 import uuid
 from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Worker
 
 from bench.http import SIGN_TWICE
-from core.config import Settings
-from core.temporal import bundle_workflow_id, case_workflow_id, data_converter
+from core.seed import seed_snapshot
+from core.temporal import bundle_workflow_id, case_workflow_id
+from tests.changed_case import CaseWithAnUnversionedChange
 from tests.clock_reader import ClockReader
 from tests.conftest import Api
 from tests.helpers import (
@@ -34,16 +36,42 @@ from tests.helpers import (
     wait_bundle,
     wait_for_tasks,
 )
+from tests.replay_guard import HISTORIES, recorded, replayer, replays_and_is_recorded
 from worker import RUNNER, WORKFLOWS
+from workflows import versions
+from workflows.case import CaseWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-HISTORIES = Path(__file__).parent / "histories"
-
-
-def _replayer(*extra: type) -> Replayer:
-    # The default runner: Temporal's full sandbox, unlike the worker's (worker.py). This is where a
-    # clock, randomness or I/O call in workflow code fails.
-    return Replayer(workflows=[*WORKFLOWS, *extra], data_converter=data_converter(Settings()))
+WORKFLOW_SOURCES = Path(__file__).parent.parent / "workflows"
+# The lifecycle shapes every release records (a file each in tests/histories/<release>/), by the
+# test that records it.
+SHAPES = {
+    # here, through the REST API
+    "sign_once_closed",
+    "sign_twice_approved",
+    "collective_approved",
+    "supplemented_then_withdrawn",
+    "review_paused_for_supplements",
+    "rejected",
+    "bad_rating_closed",
+    "rectification_verified",
+    "bundle_first_run",
+    "bundle_rated",
+    "bundle_member_closed",
+    # tests/test_deadlines.py, in time-skipping
+    "acceptance_overdue_withdrawn",
+    "completion_warned_overdue_denied",
+    "calendar_rearmed_denied",
+    "completion_overdue_closed_unrated",
+    "rectification_overdue_explained",
+    # tests/test_update_races.py: two updates in one workflow task
+    "accepted_and_moved_on_closed",
+    "rated_with_delivery_closed",
+    # tests/test_visits.py
+    "visit_rated_bad",
+    "visit_closed_unrated",
+}
+COLLECTIVE = "health-002"
 
 
 async def test_the_replay_sandbox_catches_a_clock_read(client: Client) -> None:
@@ -52,17 +80,64 @@ async def test_the_replay_sandbox_catches_a_clock_read(client: Client) -> None:
     async with Worker(client, task_queue=queue, workflows=[ClockReader], workflow_runner=RUNNER):
         await client.execute_workflow(ClockReader.run, id=workflow_id, task_queue=queue)
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    result = await _replayer(ClockReader).replay_workflow(history, raise_on_replay_failure=False)
+    result = await replayer(*WORKFLOWS, ClockReader).replay_workflow(history, raise_on_replay_failure=False)
     assert "Cannot access datetime.datetime.now" in str(result.replay_failure), result.replay_failure
 
 
+async def test_the_replay_test_catches_an_unversioned_change() -> None:
+    path = HISTORIES / versions.RELEASE / "sign_once_closed.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    others = [w for w in WORKFLOWS if w is not CaseWorkflow]
+    changed = replayer(*others, CaseWithAnUnversionedChange)
+    result = await changed.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is not None and "Nondeterminism" in type(result.replay_failure).__name__, (
+        result.replay_failure
+    )
+
+
 async def test_recorded_histories_replay() -> None:
-    files = sorted(HISTORIES.glob("*.json"))
-    assert len(files) >= 11, "recorded histories are missing"
-    for path in files:
-        history = WorkflowHistory.from_json(path.stem, path.read_text())
-        result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
-        assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+    releases = recorded()
+    assert versions.RELEASE in releases, f"no histories recorded for release {versions.RELEASE}"
+    for release, files in releases.items():
+        for path in files:
+            history = WorkflowHistory.from_json(path.stem, path.read_text())
+            result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+            assert result.replay_failure is None, f"{release}/{path.name}: {result.replay_failure}"
+
+
+def test_this_release_records_every_lifecycle_shape() -> None:
+    names = {p.stem for p in recorded().get(versions.RELEASE, [])}
+    assert SHAPES <= names, f"not recorded for {versions.RELEASE}: {sorted(SHAPES - names)}"
+
+
+def _patch_ids_in_workflow_code() -> dict[str, str]:
+    """Every `workflow.patched(...)` / `workflow.deprecate_patch(...)` argument: id → file."""
+    found: dict[str, str] = {}
+    for path in sorted(WORKFLOW_SOURCES.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr not in ("patched", "deprecate_patch"):
+                continue
+            (arg,) = node.args
+            assert isinstance(arg, ast.Constant), f"{path.name}: a patch id is written out as a string"
+            found[arg.value] = path.name
+    return found
+
+
+def test_every_patch_is_declared_and_its_older_runs_are_guarded() -> None:
+    """A patch exists for runs started before it: its release is declared, and the histories of
+    an older release (the runs that take the old path) are still recorded and replayed."""
+    used = _patch_ids_in_workflow_code()
+    assert set(used) == set(versions.PATCHES), (
+        "workflows/versions.py PATCHES must list exactly the patch ids in use",
+        sorted(used),
+        sorted(versions.PATCHES),
+    )
+    releases = sorted(recorded())
+    for patch, since in versions.PATCHES.items():
+        assert since in releases, f"{patch}: release {since} has no recorded histories"
+        assert releases[0] < since, f"{patch}: no histories of a release before {since} to take the old path"
 
 
 async def _scenarios(api: Api) -> dict[str, str]:
@@ -104,6 +179,10 @@ async def _scenarios(api: Api) -> dict[str, str]:
         f"/rectifications/{rid}/verification", "market-staff", {"reasonable": True, "finding": "属实"}
     )
 
+    collective = await to_awaiting_signature(api, _collective(), departments=("health",))
+    await sign(api, collective, "health-handler")
+    await sign(api, collective, "health-chief")
+
     rejected = (await submit(api))["case_id"]
     reject = {"decision": "reject", "reason": "不属于本机关职权范围"}
     await api.post(f"/cases/{rejected}/acceptance", "clerk1", reject)
@@ -111,6 +190,7 @@ async def _scenarios(api: Api) -> dict[str, str]:
         "sign_once_closed": closed,
         "sign_twice_approved": twice,
         "supplemented_then_withdrawn": supplemented,
+        "collective_approved": collective,
         "rejected": rejected,
         "review_paused_for_supplements": paused,
         "bad_rating_closed": rated_bad,
@@ -163,9 +243,15 @@ async def _signal_and_wait(handle: WorkflowHandle) -> None:
     raise AssertionError("the rectification did not act on calendar_changed")
 
 
+def _collective() -> tuple[str, list[str]]:
+    """The collective-decision item with its required materials."""
+    snapshot = seed_snapshot(COLLECTIVE)
+    return COLLECTIVE, [m.code for m in snapshot.materials if m.required]
+
+
 async def test_fresh_histories_replay(api: Api, client: Client) -> None:
     workflow_ids = await _scenarios(api)
-    # A calendar change reaching a loop whose reply deadline still runs (rectification-calendar-v1).
+    # A calendar change reaching a loop whose reply deadline still runs.
     await _signal_and_wait(client.get_workflow_handle(workflow_ids["rectification_verified"]))
     histories = {
         name: await client.get_workflow_handle(workflow_id).fetch_history()
@@ -177,14 +263,4 @@ async def test_fresh_histories_replay(api: Api, client: Client) -> None:
     first = client.get_workflow_handle(workflow_ids["bundle_rated"], run_id=first_run)
     histories["bundle_first_run"] = await first.fetch_history()
     for name, history in histories.items():
-        result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
-        assert result.replay_failure is None, f"{name}: {result.replay_failure}"
-    # Adds the shapes not yet recorded; earlier recordings stay, since they guard the cases
-    # started under older code (RECORD_HISTORIES=overwrite replaces them all).
-    mode = os.environ.get("RECORD_HISTORIES")
-    if mode in ("1", "overwrite"):
-        HISTORIES.mkdir(exist_ok=True)
-        for name, history in histories.items():
-            path = HISTORIES / f"{name}.json"
-            if mode == "overwrite" or not path.exists():
-                path.write_text(history.to_json())
+        await replays_and_is_recorded(history, name)

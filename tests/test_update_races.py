@@ -4,7 +4,6 @@ database outage (found by `python -m bench.chaos`): the case must still run its 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections import Counter
 
@@ -13,13 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from api.workflow_calls import start_case
-from core.config import Settings
 from core.models import ReviewTaskRow
-from core.temporal import case_workflow_id, data_converter
+from core.temporal import case_workflow_id
 from core.types import (
     AcceptanceDecision,
     AcceptanceRequest,
@@ -34,10 +31,10 @@ from core.types import (
     TaskOutcome,
 )
 from tests.helpers import accept, case_input, submit, wait_for_tasks
+from tests.replay_guard import replays_and_is_recorded
 from tests.test_faults import in_process_api
-from tests.test_replay import HISTORIES
-from worker import WORKFLOWS, build_worker
-from workflows.case import ACCEPTED_AND_MOVED_ON, RATED_WITH_DELIVERY, CaseWorkflow
+from worker import build_worker
+from workflows.case import CaseWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CLERK = Actor(username="clerk1", role=Role.CLERK)
@@ -58,8 +55,8 @@ async def _in_one_task(handle: WorkflowHandle, first: tuple, second: tuple) -> a
     return asyncio.gather(*sending)
 
 
-def _met_in_one_task(events: list, patch: str) -> None:
-    """Both updates were accepted by one workflow task, and the case took the patched branch."""
+def _met_in_one_task(events: list) -> None:
+    """Both updates were accepted by one workflow task."""
     accepted_by_task: Counter[int] = Counter()
     task = 0
     for e in events:
@@ -68,12 +65,6 @@ def _met_in_one_task(events: list, patch: str) -> None:
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             accepted_by_task[task] += 1
     assert max(accepted_by_task.values()) == 2, "both updates in one task"
-    patches = [
-        e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
-        for e in events
-        if e.marker_recorded_event_attributes.marker_name == "core_patch"
-    ]
-    assert any(patch.encode() in p for p in patches), patches
 
 
 async def _start(client: Client, engine: AsyncEngine, queue: str) -> WorkflowHandle:
@@ -110,8 +101,8 @@ async def test_acceptance_and_the_department_result_in_one_task_leave_the_case_o
         for update, request, status in (*SIGN, "approved"), (*DELIVER, "delivered"), (*RATE, "closed"):
             assert (await handle.execute_update(update, request)).status == status
         assert (await asyncio.wait_for(handle.result(), 30)).status == "closed"
-        _met_in_one_task([e async for e in handle.fetch_history_events()], ACCEPTED_AND_MOVED_ON)
-    await _replays_and_is_recorded(await handle.fetch_history(), "accepted_and_moved_on_closed")
+        _met_in_one_task([e async for e in handle.fetch_history_events()])
+    await replays_and_is_recorded(await handle.fetch_history(), "accepted_and_moved_on_closed")
 
 
 async def test_delivery_and_the_rating_in_one_task_close_the_workflow(
@@ -129,18 +120,8 @@ async def test_delivery_and_the_rating_in_one_task_close_the_workflow(
         delivered, rated = await asyncio.wait_for(answers, 60)
         assert rated.status == "closed"
         assert (await asyncio.wait_for(handle.result(), 30)).status == "closed"
-        _met_in_one_task([e async for e in handle.fetch_history_events()], RATED_WITH_DELIVERY)
-    await _replays_and_is_recorded(await handle.fetch_history(), "rated_with_delivery_closed")
-
-
-async def _replays_and_is_recorded(history: WorkflowHistory, name: str) -> None:
-    """The replay guard for this shape (tests/test_replay.py replays the recording in CI)."""
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(Settings()))
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert result.replay_failure is None, result.replay_failure
-    path = HISTORIES / f"{name}.json"
-    if os.environ.get("RECORD_HISTORIES") in ("1", "overwrite") and not path.exists():
-        path.write_text(history.to_json())
+        _met_in_one_task([e async for e in handle.fetch_history_events()])
+    await replays_and_is_recorded(await handle.fetch_history(), "rated_with_delivery_closed")
 
 
 async def test_the_inbox_row_is_not_held_while_the_case_takes_the_result(

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Replayer
 
 from bench.http import SIGN_ONCE
-from core.config import Settings
 from core.models import Visit, VisitRating
-from core.temporal import data_converter
 from core.types import VisitInput, VisitStatus, VisitView
 from tests.conftest import TASK_QUEUE, Api, idempotency_key
 from tests.helpers import (
     TWO_DEPARTMENTS,
     submit,
 )
-from tests.test_replay import HISTORIES
-from worker import WORKFLOWS
+from tests.replay_guard import replays_and_is_recorded
 from workflows.visit import VisitWorkflow, visit_workflow_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -96,13 +91,7 @@ async def test_a_visit_is_opened_once_and_rated_once_under_concurrency(api: Api,
 
 
 async def _replays(client: Client, name: str, workflow_id: str) -> None:
-    """The visit's history replays with the current code (`RECORD_HISTORIES=1` records it)."""
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(Settings()))
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert result.replay_failure is None, f"{name}: {result.replay_failure}"
-    if os.environ.get("RECORD_HISTORIES") == "1":
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+    await replays_and_is_recorded(await client.get_workflow_handle(workflow_id).fetch_history(), name)
 
 
 async def test_a_bad_real_name_visit_rating_runs_the_rectification_loop(

@@ -29,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
     from core.temporal import case_workflow_id
     from core.types import (
         APPROVED_CASE,
-        CASE_REVISION,
         FAILED_CASE,
         RATING_LABELS,
         WITHDRAWABLE,
@@ -60,15 +59,6 @@ with workflow.unsafe.imports_passed_through():
         Role,
     )
 
-# A retry sets back to waiting only the members that depend on the retried one and are not also
-# stopped by another failed member (before, every blocked member was, and those still stopped were
-# blocked and announced again). Bundles that retried before keep their recorded behaviour.
-RETRY_DEPENDANTS = "bundle-retry-dependants-v1"
-# An action answers only once its notice is in the read model, also when the main loop's record
-# took the notice and is still writing it (before, the action could answer first).
-ANSWER_AFTER_RECORD = "bundle-answer-after-record-v1"
-# Read-model writes one at a time, in the order their contents were claimed.
-ORDERED_RECORDS = "bundle-ordered-records-v1"
 # How long a bundle action waits for its members to confirm it before answering anyway.
 _ACK_WAIT = timedelta(seconds=20)
 _IN_HAND = frozenset({CaseStatus.SUBMITTED, CaseStatus.UNDER_REVIEW, CaseStatus.AWAITING_SIGNATURE})
@@ -306,7 +296,6 @@ class BundleWorkflow:
             rating_window_days=self._input.rating_window_days,
             form=themes.member_form(snap, self._form, results),
             bundle=BundleLink(bundle_id=self._view.bundle_id, member_key=member.key),
-            revision=CASE_REVISION,
         )
         filled = [f"{FORM_FIELDS[n.field].label} {results[n.member]}" for n in snap.needs if n.field]
         detail = f"，已自动填入前置事项结果：{'、'.join(filled)}" if filled else ""
@@ -488,12 +477,7 @@ class BundleWorkflow:
         self._form.update(req.form)
         self._view.materials = sorted(set(self._view.materials) | set(req.materials))
         member.state, member.reason = MemberState.WAITING, ""
-        if workflow.patched(RETRY_DEPENDANTS):
-            self._unblock_dependants(member)
-        else:  # bundles that retried before the patch: every blocked member, as they did then
-            for other in self._view.members:
-                if other.state == MemberState.BLOCKED:
-                    other.state, other.reason = MemberState.WAITING, ""
+        self._unblock_dependants(member)
         self._log("member_retried", req.actor, f"“{member.item_name}”经补正后重新办理", notify=True)
         self._changed = True
         return self._view
@@ -622,7 +606,7 @@ class BundleWorkflow:
             self._log(f"{kind}_refused", None, f"以下事项未能一并办理：{'、'.join(refused)}")
         self._changed = True
         await self._record()  # the notice is in the read model before the clerk gets the answer
-        if self._records_in_flight and workflow.patched(ANSWER_AFTER_RECORD):
+        if self._records_in_flight:
             # The main loop's record may have taken the notice with it: wait until it is written.
             await workflow.wait_condition(lambda: self._records_in_flight == 0)
 
@@ -671,10 +655,7 @@ class BundleWorkflow:
     async def _record(self) -> None:
         """Hand the read model what changed, one write at a time: writes running side by side
         could commit out of order, showing a member's later state before an earlier notice."""
-        if workflow.patched(ORDERED_RECORDS):
-            async with self._record_lock:
-                await self._write_record()
-        else:
+        async with self._record_lock:
             await self._write_record()
 
     async def _write_record(self) -> None:

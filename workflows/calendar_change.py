@@ -19,8 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from core.types import CalendarChange
 
 _PAGES_PER_RUN = 20
-# Changes started before it end once the cases are signalled.
-RECTIFICATIONS = "calendar-rectifications-v1"
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
@@ -36,8 +34,7 @@ class CalendarChangeWorkflow:
                 retry_policy=_RETRY,
             )
             if not page:
-                if workflow.patched(RECTIFICATIONS):
-                    change.signalled += await self._rectifications(change)
+                change.signalled += await self._rectifications(change)
                 return change.signalled
             change.signalled += await workflow.execute_activity_method(
                 CalendarActivities.signal_calendar_changed,

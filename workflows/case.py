@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError, FailureError
 
-from workflows.common import LEAN_BY_INPUT, QUICK, RETRY_FOREVER, lean_history, quick_activity, refuse
+from workflows.common import QUICK, RETRY_FOREVER, quick_activity, refuse
 from workflows.deadlines import DeadlineClock
-from workflows.rating_filing import file_rating, open_rectification, rater_of
+from workflows.rating_filing import open_rectification, rater_of
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import compute_deadline
     from activities.case_records import CaseRecordActivities
     from activities.review import ReviewActivities
     from core import search_attributes as sa
@@ -44,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         CaseInput,
         CaseStatus,
         CaseView,
-        DeadlineRequest,
         DeadlineSpec,
         DeliveryRequest,
         Escalation,
@@ -62,30 +60,14 @@ with workflow.unsafe.imports_passed_through():
         SupplementRequest,
         TaskCompletion,
         TaskOutcome,
-        TaskResult,
         TaskStatus,
         TaskView,
         WithdrawRequest,
         department_inbox,
     )
 
-# Deadlines with warnings, supplement pauses and calendar re-arming (cases started before it
-# keep the single-timer behaviour they were recorded with).
-CALENDAR_V2 = "calendar-v2"
 # The search attributes a case keeps current (the others are set once, at start).
 _CASE_SA = (sa.CASE_STATUS, sa.OVERDUE, sa.ACCEPTANCE_DEADLINE, sa.COMPLETION_DEADLINE)
-# Ratings go to the read model, and a bad one opens a rectification loop (child workflow).
-RATINGS_V2 = "ratings-v2"
-# Department results arrive as `complete_task` updates after a short activity opened the inbox
-# rows; before, each task was an activity completed asynchronously, open for up to a year.
-REVIEW_UPDATES = "review-updates-v1"
-# An acceptance and the next update handled in one workflow task left the acceptance loop seeing
-# "awaiting signature" and ending the workflow as if rejected (found by bench/chaos.py). Cases
-# that never met the race never call `patched` for it, so their histories are unchanged.
-ACCEPTED_AND_MOVED_ON = "accepted-and-moved-on-v1"
-# The same race at the end: delivery and rating in one workflow task left the closing phase
-# waiting for "delivered" on a closed case, and the workflow open for ever.
-RATED_WITH_DELIVERY = "rated-with-delivery-v1"
 DECIDED = frozenset(
     {
         CaseStatus.APPROVED,
@@ -96,7 +78,6 @@ DECIDED = frozenset(
         CaseStatus.REJECTED,
     }
 )
-_REVIEW_TIMEOUT = timedelta(days=366)
 
 
 def _state(report: MemberReport) -> dict:
@@ -133,9 +114,7 @@ class CaseWorkflow:
         self._seq = 0
         self._registered = False
         self._acceptance_round = 0
-        self._v2 = False
-        self._lean = False
-        # Search attributes as last sent (lean-history-v1 upserts only what changed).
+        # Search attributes as last sent: an upsert carries only what changed.
         self._sa_sent: dict[str, object] = {}
         self._review_finished = False
         self._paused_status = CaseStatus.UNDER_REVIEW
@@ -151,12 +130,8 @@ class CaseWorkflow:
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
-        self._lean = lean_history(by_input=inp.revision >= LEAN_BY_INPUT)
-        self._acceptance_clock.lean = self._completion_clock.lean = self._lean
-        self._v2 = self._lean or workflow.patched(CALENDAR_V2)
-        if self._lean:
-            started = workflow.info().typed_search_attributes
-            self._sa_sent = {key.name: started.get(key) for key in _CASE_SA}
+        started = workflow.info().typed_search_attributes
+        self._sa_sent = {key.name: started.get(key) for key in _CASE_SA}
         await self._register()
         if await self._acceptance_phase():
             await self._review_and_decision_phase()
@@ -165,17 +140,13 @@ class CaseWorkflow:
         return self._view
 
     async def _register(self) -> None:
-        if self._v2:
-            given = self._input.acceptance_due if self._lean else None
-            if given is not None:  # computed by the API from the calendar
-                spec = DeadlineSpec(start=self._view.submitted_at, working_days=1)
-                self._acceptance_clock.arm_computed(spec, given)
-            else:
-                await self._acceptance_clock.arm(self._view.submitted_at, 1)
-            self._apply_deadlines()
+        given = self._input.acceptance_due
+        if given is not None:  # computed by the API from the calendar
+            spec = DeadlineSpec(start=self._view.submitted_at, working_days=1)
+            self._acceptance_clock.arm_computed(spec, given)
         else:
-            self._view.acceptance_deadline = await self._deadline(self._view.submitted_at, 1)
-            self._upsert_search_attributes()
+            await self._acceptance_clock.arm(self._view.submitted_at, 1)
+        self._apply_deadlines()
         actor = self._input.submitted_by
         channel = "网上申报" if self._input.channel == "online" else "窗口申报"
         self._log("submitted", actor, f"已提交（{channel}），等待受理", notify=True)
@@ -188,16 +159,12 @@ class CaseWorkflow:
         while True:
             status = self._view.status
             if status == CaseStatus.SUBMITTED:
-                left = self._acceptance_left(self._acceptance_round)
-                if self._v2:
-                    await self._acceptance_clock.watch(left)
-                else:
-                    await self._watch("acceptance", self._view.acceptance_deadline, left)
+                await self._acceptance_clock.watch(self._acceptance_left(self._acceptance_round))
             elif status == CaseStatus.SUPPLEMENT_REQUESTED:
                 await workflow.wait_condition(lambda: self._view.status != CaseStatus.SUPPLEMENT_REQUESTED)
             elif status == CaseStatus.UNDER_REVIEW:
                 return True
-            elif self._view.accepted_at is not None and workflow.patched(ACCEPTED_AND_MOVED_ON):
+            elif self._view.accepted_at is not None:
                 # Accepted, then moved on before this loop looked (the department's result came
                 # in the same workflow task): the review phase still has the case to finish.
                 return True
@@ -209,18 +176,8 @@ class CaseWorkflow:
 
     async def _review_and_decision_phase(self) -> None:
         await workflow.wait_condition(lambda: self._view.completion_deadline is not None)
-        if self._v2:
-            watcher = asyncio.create_task(self._completion_clock.watch(self._decided))
-        else:
-            deadline = self._view.completion_deadline
-            watcher = asyncio.create_task(self._watch("completion", deadline, self._decided))
-        by_update = self._lean or workflow.patched(REVIEW_UPDATES)
-        if by_update:
-            if not self._lean:  # lean: opened with the acceptance's own record
-                await quick_activity(ReviewActivities.open_review_tasks, self._review_tasks())
-            handles = []
-        else:
-            handles = [self._start_review(t) for t in self._view.tasks]
+        watcher = asyncio.create_task(self._completion_clock.watch(self._decided))
+        # The inbox rows were opened with the acceptance's own record; results come as updates.
         await workflow.wait_condition(
             lambda: (
                 self._review_finished
@@ -229,10 +186,8 @@ class CaseWorkflow:
             )
         )
         if self._view.status == CaseStatus.WITHDRAWN and not self._review_finished:
-            for handle in handles:
-                handle.cancel()
             for task in self._view.tasks:
-                if by_update and task.status == TaskStatus.PENDING:
+                if task.status == TaskStatus.PENDING:
                     task.status = TaskStatus.CANCELLED
             await workflow.execute_activity_method(
                 ReviewActivities.cancel_open_tasks,
@@ -270,34 +225,13 @@ class CaseWorkflow:
             for t in view.tasks
         ]
 
-    def _start_review(self, task: TaskView) -> asyncio.Task:
-        """Cases before review-updates-v1: each task is an asynchronously completed activity."""
-        review = next(r for r in self._review_tasks() if r.task_id == task.task_id)
-        return asyncio.create_task(self._await_review(task, review))
-
-    async def _await_review(self, task: TaskView, review: ReviewTask) -> None:
-        try:
-            result: TaskResult = await workflow.execute_activity_method(
-                ReviewActivities.department_review,
-                review,
-                start_to_close_timeout=_REVIEW_TIMEOUT,
-                retry_policy=RETRY_FOREVER,
-                cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
-            )
-        except (asyncio.CancelledError, ActivityError):
-            task.status = TaskStatus.CANCELLED
-            return
-        actor = Actor(username=result.completed_by, role=Role.DEPARTMENT, department=task.department)
-        self._task_done(task, actor, result.outcome, result.opinion)
-        await self._record()
-
     @workflow.update
     async def complete_task(self, req: TaskCompletion) -> CaseView:
         """A department's review result (部门审查意见), straight from its inbox."""
         task = next(t for t in self._view.tasks if t.task_id == req.task_id)
         if task.status == TaskStatus.PENDING:  # else the same result again: a retried request
             self._task_done(task, req.actor, req.outcome, req.opinion)
-            if self._lean and self._view.status == CaseStatus.UNDER_REVIEW and self._all_reviewed():
+            if self._view.status == CaseStatus.UNDER_REVIEW and self._all_reviewed():
                 self._finish_review()  # recorded with the last result, in one write
             await self._record()
         return self._view
@@ -330,9 +264,6 @@ class CaseWorkflow:
         if self._view.status == CaseStatus.WITHDRAWN:
             return
         await workflow.wait_condition(lambda: self._view.status in (CaseStatus.DELIVERED, CaseStatus.CLOSED))
-        if self._view.status == CaseStatus.CLOSED and not workflow.patched(RATED_WITH_DELIVERY):
-            # Before the patch the workflow waited for "delivered" here, forever.
-            await workflow.wait_condition(lambda: False)
         if self._input.bundle is not None:
             self._set_status(CaseStatus.CLOSED)
             self._log("closed", None, "已办结；评价随“一件事”主题统一进行（一次一评）")
@@ -387,8 +318,6 @@ class CaseWorkflow:
     @workflow.signal
     async def calendar_changed(self) -> None:
         """Operators changed the calendar: recompute running deadlines and re-arm timers."""
-        if not self._v2:
-            return
         await workflow.wait_condition(lambda: self._registered)
         moved = [c for c in (self._acceptance_clock, self._completion_clock) if await c.recompute()]
         if not moved or self._view.status in DECIDED:
@@ -399,31 +328,14 @@ class CaseWorkflow:
         self._log("deadline_recomputed", None, f"工作日历调整，{labels}时限重新计算为 {when}", notify=True)
         await self._record()
 
-    async def _watch(self, kind: str, deadline: datetime | None, done: Callable[[], bool]) -> None:
-        """Legacy (cases before calendar-v2): one overdue timer, no warning, no re-arming."""
-        assert deadline is not None
-        remaining = max(deadline - workflow.now(), timedelta(seconds=1))
-        try:
-            await workflow.wait_condition(done, timeout=remaining)
-            return
-        except TimeoutError:
-            pass
-        label = "受理" if kind == "acceptance" else "办结"
-        self._view.overdue = True
-        self._upsert_search_attributes()
-        self._log(f"{kind}_overdue", None, f"已超过{label}时限，已提醒督办", notify=False)
-        self._notify(SUPERVISOR_INBOX, f"办件 {self._view.case_id} 已超过{label}时限")
-        await self._record()
-        await workflow.wait_condition(done)
-
     # ---- acceptance ----------------------------------------------------------------------
 
     @workflow.update
     async def decide_acceptance(self, req: AcceptanceRequest) -> CaseView:
         decision = req.decision
         if decision == AcceptanceDecision.ACCEPT:
-            # Lean: the status goes out with the new deadline, in one upsert.
-            self._set_status(CaseStatus.UNDER_REVIEW, upsert=not self._lean)
+            # The status goes out with the new deadline, in one upsert.
+            self._set_status(CaseStatus.UNDER_REVIEW, upsert=False)
             self._view.accepted_at = workflow.now()
             self._accepted_by = req.actor.username
             self._view.tasks = [
@@ -431,13 +343,8 @@ class CaseWorkflow:
                 for i, code in enumerate(self._view.departments, start=1)
             ]
             self._log("accepted", req.actor, "已受理，进入部门审查", notify=True)
-            if self._v2:
-                await self._arm_completion(req)
-                self._apply_deadlines()
-            else:
-                days = self._view.time_limit_days
-                self._view.completion_deadline = await self._deadline(workflow.now(), days)
-                self._upsert_search_attributes()
+            await self._arm_completion(req)
+            self._apply_deadlines()
         elif decision == AcceptanceDecision.REJECT:
             self._set_status(CaseStatus.REJECTED)
             self._view.decision_reason = req.reason
@@ -445,8 +352,8 @@ class CaseWorkflow:
         else:
             self._set_status(CaseStatus.SUPPLEMENT_REQUESTED)
             self._ask_for(req.missing_materials, req, "supplement_requested", "请一次性补正以下材料：")
-        # Lean: the inbox has the tasks before the clerk gets the answer.
-        accepted = self._lean and decision == AcceptanceDecision.ACCEPT
+        # The inbox has the tasks before the clerk gets the answer.
+        accepted = decision == AcceptanceDecision.ACCEPT
         await self._record(open_tasks=self._review_tasks() if accepted else [])
         return self._view
 
@@ -481,12 +388,8 @@ class CaseWorkflow:
         self._acceptance_round += 1
         self._set_status(CaseStatus.SUBMITTED)
         self._log("supplemented", req.actor, f"已补正材料：{names}，重新等待受理", notify=True)
-        if self._v2:
-            await self._acceptance_clock.arm(workflow.now(), 1)
-            self._apply_deadlines()
-        else:
-            self._view.acceptance_deadline = await self._deadline(workflow.now(), 1)
-            self._upsert_search_attributes()
+        await self._acceptance_clock.arm(workflow.now(), 1)
+        self._apply_deadlines()
         await self._record()
         return self._view
 
@@ -517,8 +420,6 @@ class CaseWorkflow:
     @request_supplement.validator
     def _validate_request_supplement(self, req: SupplementNotice) -> None:
         self._require_status({CaseStatus.UNDER_REVIEW, CaseStatus.AWAITING_SIGNATURE}, "要求补正")
-        if not self._v2:
-            raise refuse(CaseErrorCode.INVALID_STATE, "该办件创建于旧版流程，不支持审查中补正")
         if not req.missing_materials:
             raise refuse(CaseErrorCode.MISSING_MATERIALS, "要求补正时须一次性列明全部所缺材料")
         self._require_listed(req.missing_materials)
@@ -603,15 +504,9 @@ class CaseWorkflow:
             detail={"level": req.level, "channel": req.channel, "comment": req.comment},
         )
         self._log("closed", None, "已办结")
-        if self._lean:  # the rating goes to the read model with the case's own record
-            rating = self._rating_record(req)
-            await self._record(rating=rating)
-            await self._after_rating(await open_rectification(rating, *self._rectification_owner()))
-        else:
-            await self._record()
-            if workflow.patched(RATINGS_V2):
-                rating = self._rating_record(req)
-                await self._after_rating(await file_rating(rating, *self._rectification_owner()))
+        rating = self._rating_record(req)  # to the read model with the case's own record
+        await self._record(rating=rating)
+        await self._after_rating(await open_rectification(rating, *self._rectification_owner()))
         return self._view
 
     def _rectification_owner(self) -> tuple[str, str]:
@@ -695,9 +590,6 @@ class CaseWorkflow:
         names = {m.code: m.name for m in self._input.item.materials}
         return [names.get(c, c) for c in codes]
 
-    async def _deadline(self, start: datetime, working_days: int) -> datetime:
-        return await quick_activity(compute_deadline, DeadlineRequest(start=start, working_days=working_days))
-
     def _set_status(self, status: CaseStatus, upsert: bool = True) -> None:
         self._view.status = status
         if upsert:
@@ -710,11 +602,10 @@ class CaseWorkflow:
             values[sa.ACCEPTANCE_DEADLINE] = view.acceptance_deadline
         if view.completion_deadline:
             values[sa.COMPLETION_DEADLINE] = view.completion_deadline
-        if self._lean:  # only what changed since the last upsert, if anything
-            values = {k: v for k, v in values.items() if self._sa_sent.get(k.name) != v}
-            if not values:
-                return
-            self._sa_sent.update((k.name, v) for k, v in values.items())
+        values = {k: v for k, v in values.items() if self._sa_sent.get(k.name) != v}
+        if not values:
+            return
+        self._sa_sent.update((k.name, v) for k, v in values.items())
         workflow.upsert_search_attributes([k.value_set(v) for k, v in values.items()])
 
     def _log(
@@ -768,7 +659,7 @@ class CaseWorkflow:
                 open_tasks=open_tasks or [],
                 rating=rating,
             )
-            await quick_activity(CaseRecordActivities.record_case, request, lean=self._lean)
+            await quick_activity(CaseRecordActivities.record_case, request)
         await self._report_to_bundle()
 
     # ---- bundle members (办好一件事) --------------------------------------------------------

@@ -38,7 +38,6 @@ class DeadlineClock:
         self._on_warning = on_warning
         self._version = 0
         self._lock = asyncio.Lock()
-        self.lean = False  # the owner's lean_history(), set in its `run`
 
     @property
     def at(self) -> datetime | None:
@@ -76,7 +75,7 @@ class DeadlineClock:
 
     async def _compute(self) -> DeadlineResult:
         async with self._lock:
-            self.result = await quick_activity(CalendarActivities.deadline, self.spec, lean=self.lean)
+            self.result = await quick_activity(CalendarActivities.deadline, self.spec)
             self._version += 1
             return self.result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.common import QUICK, RETRY_FOREVER, lean_history
+from workflows.common import quick_activity
 from workflows.rectification import RectificationWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -29,14 +29,7 @@ def rater_of(req: RatingRequest, applicant: str | None) -> str | None:
 
 async def file_rating(rating: RatingRecord, department: str, subject: str) -> bool:
     """Record the rating; a bad one starts its rectification workflow. True if one started."""
-    if lean_history():
-        await workflow.execute_local_activity_method(
-            RatingActivities.record_rating, rating, start_to_close_timeout=QUICK, retry_policy=RETRY_FOREVER
-        )
-    else:  # a regular activity before, even where other quick activities were already local
-        await workflow.execute_activity_method(
-            RatingActivities.record_rating, rating, start_to_close_timeout=QUICK, retry_policy=RETRY_FOREVER
-        )
+    await quick_activity(RatingActivities.record_rating, rating)
     return await open_rectification(rating, department, subject)
 
 

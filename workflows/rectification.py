@@ -41,9 +41,6 @@ with workflow.unsafe.imports_passed_through():
 
 S = RectificationStatus
 REPLIED = frozenset({S.AWAITING_FEEDBACK, S.AWAITING_REVIEW, S.CLOSED})
-# Calendar changes recompute the reply deadline (a `calendar_changed` signal). Loops that got
-# the signal under older code (which buffered it unhandled) keep ignoring it on replay.
-RECTIFICATION_CALENDAR = "rectification-calendar-v1"
 
 
 @workflow.defn(name="RectificationWorkflow")
@@ -164,8 +161,6 @@ class RectificationWorkflow:
     async def calendar_changed(self) -> None:
         """Operators changed the calendar: recompute the reply deadline while it still runs
         (not replied, not yet overdue) and re-arm its warning and overdue timers."""
-        if not workflow.patched(RECTIFICATION_CALENDAR):
-            return
         if self._view.replied_at is not None or self._clock.overdue:
             return
         if not await self._clock.recompute():

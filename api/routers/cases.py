@@ -46,7 +46,6 @@ from core.models import Case, Submission, TimelineEntry
 from core.security import Principal
 from core.temporal import case_workflow_id
 from core.types import (
-    CASE_REVISION,
     ON_SITE_CHANNELS,
     STATUS_LABELS,
     AcceptanceDecision,
@@ -103,7 +102,6 @@ async def submit_case(
         rating_window_days=cfg.rating_window_days,
         submitted_at=received,
         acceptance_due=await intake.acceptance_due(db, received),
-        revision=CASE_REVISION,
     )
     view = await start_case(client, cfg.task_queue, inp)
     if view is None:  # a retry of a case whose workflow has already ended

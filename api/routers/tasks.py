@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import autocommit_session, current_principal, require_roles, session, temporal
+from api.deps import autocommit_session, current_principal, require_roles, temporal
 from api.errors import ApiError, forbidden, not_found
 from api.schemas import TaskComplete, TaskOut
 from api.workflow_calls import send_update
 from core.models import ReviewTaskRow
 from core.security import Principal
 from core.temporal import case_workflow_id
-from core.types import DEPARTMENT_ROLES, Role, TaskCompletion, TaskResult, TaskStatus
+from core.types import DEPARTMENT_ROLES, Role, TaskCompletion, TaskStatus
 from workflows.case import CaseWorkflow
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-Db = Annotated[AsyncSession, Depends(session)]
 # Reads, and writes of one statement: no BEGIN/ROLLBACK round trips.
 AutocommitDb = Annotated[AsyncSession, Depends(autocommit_session)]
 DepartmentCaller = Annotated[Principal, Depends(require_roles(*DEPARTMENT_ROLES))]
@@ -56,13 +53,10 @@ async def complete_task(
     task_id: str,
     body: TaskComplete,
     db: AutocommitDb,
-    legacy_db: Db,  # opens a connection only for a case from before review-updates-v1
     client: Annotated[Client, Depends(temporal)],
     principal: DepartmentCaller,
 ) -> TaskOut:
     task = await _open_task(db, task_id, principal)
-    if task.task_token:
-        return await _complete_activity(legacy_db, client, task_id, body, principal)
     req = TaskCompletion(actor=principal.actor(), task_id=task_id, outcome=body.outcome, opinion=body.opinion)
     # No lock held while the case takes the result: the case's own write closes this row before
     # it answers, so the inbox follows the case even if this request dies now. A double click
@@ -73,11 +67,8 @@ async def complete_task(
     return TaskOut.model_validate(done, from_attributes=True)
 
 
-async def _open_task(
-    db: AsyncSession, task_id: str, principal: Principal, lock: bool = False
-) -> ReviewTaskRow:
-    query = select(ReviewTaskRow).where(ReviewTaskRow.task_id == task_id)
-    task = (await db.exec(query.with_for_update() if lock else query)).first()
+async def _open_task(db: AsyncSession, task_id: str, principal: Principal) -> ReviewTaskRow:
+    task = (await db.exec(select(ReviewTaskRow).where(ReviewTaskRow.task_id == task_id))).first()
     if task is None:
         raise not_found("待办任务", "task_not_found")
     if task.department != principal.department:
@@ -85,28 +76,3 @@ async def _open_task(
     if task.status != TaskStatus.PENDING:
         raise ApiError(409, "task_not_open", "该任务已办理或已取消，不能重复办理")
     return task
-
-
-async def _complete_activity(
-    db: AsyncSession, client: Client, task_id: str, body: TaskComplete, principal: Principal
-) -> TaskOut:
-    """A case from before review-updates-v1: its task is an activity waiting for this result. The
-    row lock makes a double click wait, then see the task already completed."""
-    task = await _open_task(db, task_id, principal, lock=True)
-    result = TaskResult(outcome=body.outcome, opinion=body.opinion, completed_by=principal.username)
-    try:
-        await client.get_async_activity_handle(task_token=task.task_token).complete(result)
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise ApiError(503, "workflow_engine_unavailable", "办件引擎暂不可用，请稍后重试") from exc
-        task.status = TaskStatus.CANCELLED.value
-        await db.commit()
-        raise ApiError(409, "task_not_open", "该任务已取消，不能办理") from exc
-    task.status = TaskStatus.COMPLETED.value
-    task.outcome = body.outcome.value
-    task.opinion = body.opinion
-    task.completed_by = principal.username
-    task.completed_at = datetime.now(UTC)
-    db.add(task)
-    await db.commit()
-    return TaskOut.model_validate(task, from_attributes=True)

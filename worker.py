@@ -18,7 +18,6 @@ from activities.bundle_records import BundleRecordActivities
 from activities.calendar import CalendarActivities
 from activities.case_records import CaseRecordActivities
 from activities.ratings import RatingActivities
-from activities.review import ReviewActivities
 from core import fields, logmask
 from core.config import Settings, require_production_secrets
 from core.db import make_engine
@@ -41,7 +40,6 @@ RUNNER = UnsandboxedWorkflowRunner()
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
     records = CaseRecordActivities(engine)
-    review = ReviewActivities(engine)
     calendar = CalendarActivities(engine, client)
     ratings = RatingActivities(engine)
     bundles = BundleRecordActivities(engine)
@@ -62,7 +60,6 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             ratings.record_rating,
             ratings.record_rectification,
             ratings.record_visit,
-            review.cancel_open_tasks,
         ],
     )
 

@@ -63,7 +63,7 @@ closing AS (
 ),
 closed AS (
   UPDATE {tasks.name} AS t
-  SET status = '{TaskStatus.COMPLETED.value}', outcome = d.outcome, opinion = d.opinion,
+  SET status = d.status, outcome = d.outcome, opinion = d.opinion,
       completed_by = d.completed_by, completed_at = now()
   FROM closing AS d
   WHERE t.task_id = d.task_id AND t.status = '{TaskStatus.PENDING.value}'
@@ -84,18 +84,19 @@ def _case_row(view: CaseView) -> dict:
 
 def _closed_tasks(req: RecordRequest) -> list[dict]:
     """The inbox follows the case: a result the case holds closes its task row, even if the
-    request that sent it died before marking the row itself."""
-    if not any(e.event == "task_completed" for e in req.events):
+    request that sent it died before marking the row itself; a withdrawal cancels the open ones."""
+    if not any(e.event in ("task_completed", "withdrawn") for e in req.events):
         return []
     return [
         {
             "task_id": t.task_id,
+            "status": t.status.value,
             "outcome": t.outcome.value if t.outcome else None,
             "opinion": t.opinion,
             "completed_by": t.completed_by,
         }
         for t in req.view.tasks
-        if t.status == TaskStatus.COMPLETED
+        if t.status in (TaskStatus.COMPLETED, TaskStatus.CANCELLED)
     ]
 
 

@@ -105,7 +105,7 @@ async def test_recorded_histories_replay() -> None:
             assert result.replay_failure is None, f"{release}/{path.name}: {result.replay_failure}"
 
 
-def test_this_release_records_every_lifecycle_shape() -> None:
+async def test_this_release_records_every_lifecycle_shape() -> None:
     names = {p.stem for p in recorded().get(versions.RELEASE, [])}
     assert SHAPES <= names, f"not recorded for {versions.RELEASE}: {sorted(SHAPES - names)}"
 
@@ -125,7 +125,7 @@ def _patch_ids_in_workflow_code() -> dict[str, str]:
     return found
 
 
-def test_every_patch_is_declared_and_its_older_runs_are_guarded() -> None:
+async def test_every_patch_is_declared_and_its_older_runs_are_guarded() -> None:
     """A patch exists for runs started before it: its release is declared, and the histories of
     an older release (the runs that take the old path) are still recorded and replayed."""
     used = _patch_ids_in_workflow_code()

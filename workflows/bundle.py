@@ -18,8 +18,10 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 from workflows.case import CaseWorkflow
-from workflows.common import QUICK, RETRY_FOREVER, refuse
-from workflows.rating_filing import file_rating, rater_of
+from workflows.common import refuse
+from workflows.materials import MaterialList
+from workflows.rating_filing import file_rating, rating_record
+from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
     from activities.bundle_records import BundleRecordActivities
@@ -54,7 +56,6 @@ with workflow.unsafe.imports_passed_through():
         MemberState,
         MemberView,
         Notification,
-        RatingRecord,
         RatingRequest,
         Role,
     )
@@ -76,7 +77,8 @@ class BundleWorkflow:
     def __init__(self, inp: BundleInput) -> None:
         self._input = inp
         self._theme = {m.key: m for m in inp.theme.members}
-        self._form_codes = {m.code for m in themes.merged_form(inp.theme).materials}
+        listed = {m.code: m.name for m in themes.merged_form(inp.theme).materials}
+        self._materials = MaterialList(listed, "本主题材料清单")
         carried = inp.carried or self._fresh(inp)
         self._view = carried.view
         self._form = carried.form
@@ -85,14 +87,11 @@ class BundleWorkflow:
         self._auto_accepted = set(carried.auto_accepted)
         self._news, self._failures = carried.news, carried.failures
         self._registered = inp.carried is not None
-        self._events: list[CaseEvent] = []
-        self._notifications: list[Notification] = []
+        self._steps = Steps(inp.bundle_id, seq=self._view.last_seq)
         self._recorded_view: dict | None = None
         self._acks: set[int] = set()
         self._refusals: dict[int, str] = {}
         self._changed = False
-        self._records_in_flight = 0
-        self._record_lock = asyncio.Lock()
 
     @staticmethod
     def _fresh(inp: BundleInput) -> BundleCarry:
@@ -401,7 +400,7 @@ class BundleWorkflow:
         view = self._view
         self._resume_status, view.status = view.status, BundleStatus.SUPPLEMENT_REQUESTED
         view.missing_materials = sorted(set(req.missing_materials))
-        names = "、".join(self._material_names(view.missing_materials))
+        names = self._materials.names(view.missing_materials)
         items = "、".join(m.item_name for m, _ in affected)
         reason = f"。说明：{req.reason}" if req.reason else ""
         message = f"请一次性补正以下材料：{names}（涉及：{items}）{reason}"
@@ -413,7 +412,7 @@ class BundleWorkflow:
     @request_supplement.validator
     def _validate_request_supplement(self, req: BundleSupplementNotice) -> None:
         self._require({BundleStatus.SUBMITTED, BundleStatus.IN_PROGRESS}, "要求补正")
-        self._require_listed(req.missing_materials)
+        self._materials.require_listed(req.missing_materials)
         if not req.missing_materials or not self._affected_by(req.missing_materials):
             raise refuse(CaseErrorCode.MISSING_MATERIALS, "所列材料不涉及正在受理或审查中的事项")
 
@@ -421,7 +420,7 @@ class BundleWorkflow:
     async def supply(self, req: BundleSupplyRequest) -> BundleView:
         view = self._view
         view.materials = sorted(set(view.materials) | set(req.materials))
-        names = "、".join(self._material_names(view.missing_materials))
+        names = self._materials.names(view.missing_materials)
         view.missing_materials, view.status = [], self._resume_status
         self._log("supplemented", req.actor, f"已补正材料：{names}，各事项继续办理", notify=True)
         waiting = self._members_in({CaseStatus.SUPPLEMENT_REQUESTED})
@@ -433,11 +432,7 @@ class BundleWorkflow:
     @supply.validator
     def _validate_supply(self, req: BundleSupplyRequest) -> None:
         self._require({BundleStatus.SUPPLEMENT_REQUESTED}, "补正材料")
-        self._require_listed(req.materials)
-        missing = set(self._view.missing_materials) - set(req.materials)
-        if missing:
-            names = "、".join(self._material_names(sorted(missing)))
-            raise refuse(CaseErrorCode.MISSING_MATERIALS, f"仍缺少材料：{names}")
+        self._materials.require_supplied(self._view.missing_materials, req.materials)
 
     @workflow.update
     async def deliver(self, req: BundleDeliveryRequest) -> BundleView:
@@ -492,7 +487,7 @@ class BundleWorkflow:
             raise refuse(CaseErrorCode.UNKNOWN_MEMBER, f"本主题没有该事项：{req.member_key}")
         if not (member.state == MemberState.STARTED and member.case_status in FAILED_CASE):
             raise refuse(CaseErrorCode.INVALID_STATE, "只有不予受理、不予许可或已撤回的事项可以重新办理")
-        self._require_listed(req.materials)
+        self._materials.require_listed(req.materials)
 
     @workflow.update
     async def withdraw(self, req: BundleWithdrawRequest) -> BundleView:
@@ -526,21 +521,9 @@ class BundleWorkflow:
         self._log("rated", req.actor, f"评价：{RATING_LABELS[req.level]}", detail={"level": req.level})
         self._log("closed", None, "本“一件事”已办结")
         self._changed = True
-        rater = rater_of(req, view.applicant_username)
-        rating = RatingRecord(
-            rating_id=f"{view.bundle_id}:bundle",
-            case_id=view.bundle_id,
-            level=req.level,
-            channel=req.channel,
-            rater=rater,
-            departments=view.departments,
-            clerk=view.contact_clerk,
-            item_code=view.theme_code,
-            district=view.district,
-            at=workflow.now(),
-        )
+        rating = rating_record(req, view, view.bundle_id, view.contact_clerk, view.theme_code)
         await self._record()
-        if await file_rating(rating, view.lead_department, view.theme_name):
+        if await file_rating(rating, view.lead_department, f"{view.theme_name}｜办件号 {view.bundle_id}"):
             self._log("rectification_opened", None, "差评已转牵头部门核实整改（7日内办结）", notify=True)
             await self._record()
         return self._view
@@ -605,10 +588,9 @@ class BundleWorkflow:
         if refused:
             self._log(f"{kind}_refused", None, f"以下事项未能一并办理：{'、'.join(refused)}")
         self._changed = True
-        await self._record()  # the notice is in the read model before the clerk gets the answer
-        if self._records_in_flight:
-            # The main loop's record may have taken the notice with it: wait until it is written.
-            await workflow.wait_condition(lambda: self._records_in_flight == 0)
+        # The notice is in the read model before the clerk gets the answer, also when the main
+        # loop's record took it: that write comes first.
+        await self._record()
 
     def _require(self, allowed: set[BundleStatus], action: str) -> None:
         if not self._registered:
@@ -616,67 +598,25 @@ class BundleWorkflow:
         if self._view.status not in allowed:
             raise refuse(CaseErrorCode.INVALID_STATE, f"“一件事”当前状态不能{action}")
 
-    def _require_listed(self, codes: list[str]) -> None:
-        unlisted = sorted(set(codes) - self._form_codes)
-        if unlisted:
-            raise refuse(CaseErrorCode.UNLISTED_MATERIAL, f"材料不在本主题材料清单内：{'、'.join(unlisted)}")
-
-    def _material_names(self, codes: list[str]) -> list[str]:
-        names = {m.code: m.name for m in themes.merged_form(self._input.theme).materials}
-        return [names.get(c, c) for c in codes]
-
     def _log(
         self, event: str, actor: Actor | None, message: str, detail: dict | None = None, notify=False
     ) -> None:
         view = self._view
-        view.last_seq += 1
-        self._events.append(
-            CaseEvent(
-                seq=view.last_seq,
-                at=workflow.now(),
-                event=event,
-                actor=actor.username if actor else "system",
-                role=actor.role.value if actor else "system",
-                message=message,
-                detail=detail or {},
-            )
-        )
+        view.last_seq = self._steps.log(event, actor, message, detail).seq
         if notify and view.applicant_username:
-            self._notifications.append(
-                Notification(
-                    notification_id=f"{view.bundle_id}:{view.last_seq}:{view.applicant_username}",
-                    case_id=view.bundle_id,
-                    recipient=view.applicant_username,
-                    message=f"您的“{view.theme_name}”（{view.bundle_id}）：{message}",
-                    at=workflow.now(),
-                )
-            )
+            notice = f"您的“{view.theme_name}”（{view.bundle_id}）：{message}"
+            self._steps.notify(view.applicant_username, notice)
 
     async def _record(self) -> None:
-        """Hand the read model what changed, one write at a time: writes running side by side
-        could commit out of order, showing a member's later state before an earlier notice."""
-        async with self._record_lock:
-            await self._write_record()
+        def request(events: list[CaseEvent], notes: list[Notification]) -> BundleRecordRequest | None:
+            snapshot = self._view.model_dump(mode="json")
+            if not events and not notes and snapshot == self._recorded_view:
+                return None
+            self._recorded_view = snapshot
+            view = self._view.model_copy(deep=True)
+            return BundleRecordRequest(view=view, events=events, notifications=notes)
 
-    async def _write_record(self) -> None:
-        """Claimed before the await so nothing goes twice."""
-        snapshot = self._view.model_dump(mode="json")
-        if not self._events and not self._notifications and snapshot == self._recorded_view:
-            return
-        request = BundleRecordRequest(
-            view=self._view.model_copy(deep=True), events=self._events, notifications=self._notifications
-        )
-        self._events, self._notifications, self._recorded_view = [], [], snapshot
-        self._records_in_flight += 1
-        try:
-            await workflow.execute_activity_method(
-                BundleRecordActivities.record_bundle,
-                request,
-                start_to_close_timeout=QUICK,
-                retry_policy=RETRY_FOREVER,
-            )
-        finally:
-            self._records_in_flight -= 1
+        await self._steps.record(BundleRecordActivities.record_bundle, request)
 
 
 def _failed(member: MemberView) -> bool:

@@ -9,6 +9,7 @@ as new every few pages to keep its own history short. The rectification loops st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -20,6 +21,9 @@ with workflow.unsafe.imports_passed_through():
 
 _PAGES_PER_RUN = 20
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+# What to page through (by id, from the change's cursor), and how to signal each page.
+_CASES = (CalendarActivities.affected_cases, CalendarActivities.signal_calendar_changed)
+_RECTIFICATIONS = (CalendarActivities.affected_rectifications, CalendarActivities.signal_rectifications)
 
 
 @workflow.defn(name="CalendarChangeWorkflow")
@@ -27,41 +31,25 @@ class CalendarChangeWorkflow:
     @workflow.run
     async def run(self, change: CalendarChange) -> int:
         for _ in range(_PAGES_PER_RUN):
-            page: list[str] = await workflow.execute_activity_method(
-                CalendarActivities.affected_cases,
-                change,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=_RETRY,
-            )
-            if not page:
-                change.signalled += await self._rectifications(change)
-                return change.signalled
-            change.signalled += await workflow.execute_activity_method(
-                CalendarActivities.signal_calendar_changed,
-                page,
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=_RETRY,
-            )
-            change.cursor = page[-1]
+            if not await _signal_next_page(change, _CASES):
+                rectifications = change.model_copy(update={"cursor": ""})  # the cursor runs over their ids
+                while await _signal_next_page(rectifications, _RECTIFICATIONS):
+                    pass
+                return change.signalled + rectifications.signalled
         workflow.continue_as_new(change)
 
-    async def _rectifications(self, change: CalendarChange) -> int:
-        """Signal the loops page by page (the change's cursor then runs over rectification ids)."""
-        pages = change.model_copy(update={"cursor": ""})
-        signalled = 0
-        while True:
-            page: list[str] = await workflow.execute_activity_method(
-                CalendarActivities.affected_rectifications,
-                pages,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=_RETRY,
-            )
-            if not page:
-                return signalled
-            signalled += await workflow.execute_activity_method(
-                CalendarActivities.signal_rectifications,
-                page,
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=_RETRY,
-            )
-            pages.cursor = page[-1]
+
+async def _signal_next_page(change: CalendarChange, kind: tuple[Callable, Callable]) -> bool:
+    """Signal the next page of the workflows of this kind that the change touches, and move the
+    cursor past them. False when there are none left."""
+    affected, signal = kind
+    page: list[str] = await workflow.execute_activity(
+        affected, change, start_to_close_timeout=timedelta(seconds=60), retry_policy=_RETRY
+    )
+    if not page:
+        return False
+    change.signalled += await workflow.execute_activity(
+        signal, page, start_to_close_timeout=timedelta(minutes=5), retry_policy=_RETRY
+    )
+    change.cursor = page[-1]
+    return True

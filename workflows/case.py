@@ -18,13 +18,14 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
-from workflows.common import QUICK, RETRY_FOREVER, quick_activity, refuse
+from workflows.common import escalate, refuse
 from workflows.deadlines import DeadlineClock
-from workflows.rating_filing import open_rectification, rater_of
+from workflows.materials import MaterialList
+from workflows.rating_filing import open_rectification, rating_record
+from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_records import CaseRecordActivities
-    from activities.review import ReviewActivities
     from core import search_attributes as sa
     from core.form_fields import result_number
     from core.temporal import bundle_workflow_id
@@ -108,10 +109,9 @@ class CaseWorkflow:
             form=dict(inp.form),
             bundle_id=inp.bundle.bundle_id if inp.bundle else None,
         )
-        # Events and notifications not yet handed to the read model; the sequence counts them all.
-        self._pending_events: list[CaseEvent] = []
-        self._pending_notes: list[Notification] = []
-        self._seq = 0
+        self._steps = Steps(inp.case_id)
+        listed = {m.code: m.name for m in item.materials}
+        self._materials = MaterialList(listed, "本事项办事指南所列范围")
         self._registered = False
         self._acceptance_round = 0
         # Search attributes as last sent: an upsert carries only what changed.
@@ -185,17 +185,7 @@ class CaseWorkflow:
                 or (self._view.status == CaseStatus.UNDER_REVIEW and self._all_reviewed())
             )
         )
-        if self._view.status == CaseStatus.WITHDRAWN and not self._review_finished:
-            for task in self._view.tasks:
-                if task.status == TaskStatus.PENDING:
-                    task.status = TaskStatus.CANCELLED
-            await workflow.execute_activity_method(
-                ReviewActivities.cancel_open_tasks,
-                self._view.case_id,
-                start_to_close_timeout=QUICK,
-                retry_policy=RETRY_FOREVER,
-            )
-        elif not self._review_finished:
+        if self._view.status != CaseStatus.WITHDRAWN and not self._review_finished:
             self._finish_review()
             await self._record()
         await workflow.wait_condition(self._decided)
@@ -282,25 +272,19 @@ class CaseWorkflow:
         self._view.overdue = True
         self._upsert_search_attributes()
         self._log(f"{clock.kind}_overdue", None, f"已超过{label}时限，已提交督办")
-        self._notify(SUPERVISOR_INBOX, f"办件 {self._view.case_id} 已超过{label}时限，请督办")
-        escalation = Escalation(
-            case_id=self._view.case_id,
-            kind=clock.kind,
-            department=self._view.lead_department,
-            deadline=clock.at,
-        )
-        await workflow.execute_activity_method(
-            CaseRecordActivities.escalate,
-            escalation,
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY_FOREVER,
+        self._steps.notify(SUPERVISOR_INBOX, f"办件 {self._view.case_id} 已超过{label}时限，请督办")
+        view = self._view
+        await escalate(
+            Escalation(
+                case_id=view.case_id, kind=clock.kind, department=view.lead_department, deadline=clock.at
+            )
         )
         await self._record()
 
     async def _on_warning(self, clock: DeadlineClock) -> None:
         self._view.warning = True
         self._log("completion_warning", None, "办结时限今日届满，已预警")
-        self._notify(
+        self._steps.notify(
             department_inbox(self._view.lead_department), f"预警：办件 {self._view.case_id} 今日到期"
         )
         await self._record()
@@ -375,13 +359,13 @@ class CaseWorkflow:
         if req.decision == AcceptanceDecision.SUPPLEMENT:
             if not req.missing_materials:
                 raise refuse(CaseErrorCode.MISSING_MATERIALS, "要求补正时须一次性列明全部所缺材料")
-            self._require_listed(req.missing_materials)
+            self._materials.require_listed(req.missing_materials)
 
     @workflow.update
     async def supply_materials(self, req: SupplementRequest) -> CaseView:
         self._view.materials = sorted(set(self._view.materials) | set(req.materials))
         self._view.missing_materials = []
-        names = "、".join(self._material_names(req.materials))
+        names = self._materials.names(req.materials)
         if self._completion_clock.paused_from is not None:
             await self._resume_review(req, names)
             return self._view
@@ -422,16 +406,12 @@ class CaseWorkflow:
         self._require_status({CaseStatus.UNDER_REVIEW, CaseStatus.AWAITING_SIGNATURE}, "要求补正")
         if not req.missing_materials:
             raise refuse(CaseErrorCode.MISSING_MATERIALS, "要求补正时须一次性列明全部所缺材料")
-        self._require_listed(req.missing_materials)
+        self._materials.require_listed(req.missing_materials)
 
     @supply_materials.validator
     def _validate_supply(self, req: SupplementRequest) -> None:
         self._require_status({CaseStatus.SUPPLEMENT_REQUESTED}, "补正材料")
-        self._require_listed(req.materials)
-        missing = set(self._view.missing_materials) - set(req.materials)
-        if missing:
-            names = "、".join(self._material_names(sorted(missing)))
-            raise refuse(CaseErrorCode.MISSING_MATERIALS, f"仍缺少材料：{names}")
+        self._materials.require_supplied(self._view.missing_materials, req.materials)
 
     # ---- decision: at most two signatures ---------------------------------------------
 
@@ -504,34 +484,14 @@ class CaseWorkflow:
             detail={"level": req.level, "channel": req.channel, "comment": req.comment},
         )
         self._log("closed", None, "已办结")
-        rating = self._rating_record(req)  # to the read model with the case's own record
-        await self._record(rating=rating)
-        await self._after_rating(await open_rectification(rating, *self._rectification_owner()))
-        return self._view
-
-    def _rectification_owner(self) -> tuple[str, str]:
-        return self._view.lead_department, self._view.item_name
-
-    async def _after_rating(self, loop_opened: bool) -> None:
-        if loop_opened:
+        view = self._view
+        rating = rating_record(req, view, view.case_id, self._accepted_by, view.item_code)
+        await self._record(rating=rating)  # the rating goes with the case's own record
+        summary = f"{view.item_name}｜办件号 {view.case_id}"
+        if await open_rectification(rating, view.lead_department, summary):
             self._log("rectification_opened", None, "差评已转责任部门核实整改（7日内办结）", notify=True)
             await self._record()
-
-    def _rating_record(self, req: RatingRequest) -> RatingRecord:
-        view = self._view
-        rater = rater_of(req, view.applicant_username)
-        return RatingRecord(
-            rating_id=f"{view.case_id}:matter",
-            case_id=view.case_id,
-            level=req.level,
-            channel=req.channel,
-            rater=rater,
-            departments=view.departments,
-            clerk=self._accepted_by,
-            item_code=view.item_code,
-            district=view.district,
-            at=workflow.now(),
-        )
+        return self._view
 
     @rate.validator
     def _validate_rate(self, req: RatingRequest) -> None:
@@ -543,6 +503,9 @@ class CaseWorkflow:
     async def withdraw(self, req: WithdrawRequest) -> CaseView:
         self._set_status(CaseStatus.WITHDRAWN)
         self._view.decision_reason = req.reason
+        for task in self._view.tasks:  # out of the departments' inboxes with this record
+            if task.status == TaskStatus.PENDING:
+                task.status = TaskStatus.CANCELLED
         self._log("withdrawn", req.actor, f"申请人已撤回申请。{req.reason}", notify=True)
         await self._record()
         return self._view
@@ -570,25 +533,12 @@ class CaseWorkflow:
             label = STATUS_LABELS[self._view.status]
             raise refuse(CaseErrorCode.INVALID_STATE, f"办件当前状态为“{label}”，不能{action}")
 
-    def _require_listed(self, codes: list[str]) -> None:
-        listed = {m.code for m in self._input.item.materials}
-        unlisted = [c for c in codes if c not in listed]
-        if unlisted:
-            raise refuse(
-                CaseErrorCode.UNLISTED_MATERIAL,
-                f"材料不在本事项办事指南所列范围内：{'、'.join(unlisted)}",
-            )
-
     def _ask_for(self, missing: list[str], req, event: str, intro: str) -> None:
         """一次性告知: one notice listing every missing material."""
         self._view.missing_materials = list(missing)
-        names = "、".join(self._material_names(missing))
+        names = self._materials.names(missing)
         detail = {"missing_materials": missing, "reason": req.reason}
         self._log(event, req.actor, f"{intro}{names}", detail=detail, notify=True)
-
-    def _material_names(self, codes: list[str]) -> list[str]:
-        names = {m.code: m.name for m in self._input.item.materials}
-        return [names.get(c, c) for c in codes]
 
     def _set_status(self, status: CaseStatus, upsert: bool = True) -> None:
         self._view.status = status
@@ -609,57 +559,28 @@ class CaseWorkflow:
         workflow.upsert_search_attributes([k.value_set(v) for k, v in values.items()])
 
     def _log(
-        self,
-        event: str,
-        actor: Actor | None,
-        message: str,
-        detail: dict | None = None,
-        notify: bool = False,
+        self, event: str, actor: Actor | None, message: str, detail: dict | None = None, notify: bool = False
     ) -> None:
-        self._seq += 1
-        seq = self._seq
-        self._pending_events.append(
-            CaseEvent(
-                seq=seq,
-                at=workflow.now(),
-                event=event,
-                actor=actor.username if actor else "system",
-                role=actor.role.value if actor else "system",
-                message=message,
-                detail=detail or {},
-            )
-        )
-        self._view.last_seq = seq
+        self._view.last_seq = self._steps.log(event, actor, message, detail).seq
         # A bundle's applicant hears from the bundle, in combined notices (一次告知).
         if notify and self._view.applicant_username and self._input.bundle is None:
-            self._notify(self._view.applicant_username, f"您的办件 {self._view.case_id}：{message}")
-
-    def _notify(self, recipient: str, message: str) -> None:
-        self._pending_notes.append(
-            Notification(
-                notification_id=f"{self._view.case_id}:{self._seq}:{recipient}",
-                case_id=self._view.case_id,
-                recipient=recipient,
-                message=message,
-                at=workflow.now(),
-            )
-        )
+            self._steps.notify(self._view.applicant_username, f"您的办件 {self._view.case_id}：{message}")
 
     async def _record(
         self, open_tasks: list[ReviewTask] | None = None, rating: RatingRecord | None = None
     ) -> None:
-        """Hand new events to the read model; claimed before the await so none goes twice."""
-        events, notes = self._pending_events, self._pending_notes
-        self._pending_events, self._pending_notes = [], []
-        if events or notes or open_tasks or rating:
-            request = RecordRequest(
-                view=self._view.model_copy(deep=True),
-                events=events,
-                notifications=notes,
-                open_tasks=open_tasks or [],
-                rating=rating,
+        """Hand what is new to the read model: the inbox rows of a case just accepted and the
+        rating that closes it go in the same write."""
+
+        def request(events: list[CaseEvent], notes: list[Notification]) -> RecordRequest | None:
+            if not (events or notes or open_tasks or rating):
+                return None
+            view = self._view.model_copy(deep=True)
+            return RecordRequest(
+                view=view, events=events, notifications=notes, open_tasks=open_tasks or [], rating=rating
             )
-            await quick_activity(CaseRecordActivities.record_case, request)
+
+        await self._steps.record(CaseRecordActivities.record_case, request)
         await self._report_to_bundle()
 
     # ---- bundle members (办好一件事) --------------------------------------------------------

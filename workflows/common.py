@@ -11,7 +11,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from core.types import CaseErrorCode
+    from activities.case_records import CaseRecordActivities
+    from core.types import CaseErrorCode, Escalation
 
 QUICK = timedelta(seconds=30)
 # Read-model writes and calendar look-ups must eventually succeed; never give up on them.
@@ -24,6 +25,11 @@ async def quick_activity(activity: Callable[..., Any], arg: Any) -> Any:
     return await workflow.execute_local_activity(
         activity, arg, start_to_close_timeout=QUICK, retry_policy=RETRY_FOREVER
     )
+
+
+async def escalate(escalation: Escalation) -> None:
+    """督办: a missed deadline goes to the supervisors' list."""
+    await quick_activity(CaseRecordActivities.escalate, escalation)
 
 
 def refuse(code: CaseErrorCode, message: str) -> ApplicationError:

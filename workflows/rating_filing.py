@@ -1,5 +1,5 @@
-"""Filing a rating (好差评) from a case or a bundle: record it, and open the rectification loop
-for a bad one."""
+"""Filing a rating (好差评) from a case, a bundle or a visit: the record the read model keeps,
+and the rectification loop a bad one opens."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
     from core.types import (
         BAD_RATING_MAX,
+        BundleView,
+        CaseView,
         RatingRecord,
         RatingRequest,
         RectificationInput,
         RectificationSource,
         Role,
+        VisitRatingRecord,
     )
 
 
@@ -27,20 +30,43 @@ def rater_of(req: RatingRequest, applicant: str | None) -> str | None:
     return applicant if req.actor.role == Role.CLERK else req.actor.username
 
 
-async def file_rating(rating: RatingRecord, department: str, subject: str) -> bool:
+def rating_record(
+    req: RatingRequest, rated: CaseView | BundleView, rated_id: str, clerk: str | None, item_code: str
+) -> RatingRecord:
+    """One rating per matter (一事一评) or per bundle, attributed to its departments and clerk."""
+    scope = "matter" if isinstance(rated, CaseView) else "bundle"
+    return RatingRecord(
+        rating_id=f"{rated_id}:{scope}",
+        case_id=rated_id,
+        level=req.level,
+        channel=req.channel,
+        rater=rater_of(req, rated.applicant_username),
+        departments=rated.departments,
+        clerk=clerk,
+        item_code=item_code,
+        district=rated.district,
+        at=workflow.now(),
+    )
+
+
+async def file_rating(rating: RatingRecord, department: str, summary: str) -> bool:
     """Record the rating; a bad one starts its rectification workflow. True if one started."""
     await quick_activity(RatingActivities.record_rating, rating)
-    return await open_rectification(rating, department, subject)
+    return await open_rectification(rating, department, summary)
 
 
-async def open_rectification(rating: RatingRecord, department: str, subject: str) -> bool:
-    """A bad rating (already recorded) starts its rectification workflow. True if one started."""
+async def open_rectification(rating: RatingRecord | VisitRatingRecord, department: str, summary: str) -> bool:
+    """A bad rating (already recorded) starts its rectification loop, owned by `department`, as a
+    child that outlives its parent. True if one started."""
     if rating.level > BAD_RATING_MAX:
         return False
+    case_id = rating.case_id if isinstance(rating, RatingRecord) else None
+    visit_id = rating.visit_id if isinstance(rating, VisitRatingRecord) else None
     loop = RectificationInput(
-        rectification_id=f"R{rating.case_id}",
+        rectification_id=f"R{case_id or visit_id}",
         source=RectificationSource.RATING,
-        case_id=rating.case_id,
+        case_id=case_id,
+        visit_id=visit_id,
         department=department,
         level=rating.level,
         channel=rating.channel,
@@ -52,6 +78,6 @@ async def open_rectification(rating: RatingRecord, department: str, subject: str
         loop,
         id=f"rectification-{loop.rectification_id}",
         parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-        static_summary=f"差评整改｜{subject}｜办件号 {rating.case_id}",
+        static_summary=f"差评整改｜{summary}",
     )
     return True

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.common import QUICK, RETRY_FOREVER, refuse
+from workflows.common import escalate, refuse
 from workflows.deadlines import DeadlineClock
+from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case_records import CaseRecordActivities
     from activities.ratings import RatingActivities
     from core.types import (
         RECTIFICATION_DAYS,
@@ -51,8 +51,7 @@ class RectificationWorkflow:
             **inp.model_dump(exclude={"opened_at"}), opened_at=inp.opened_at, status=S.VERIFYING
         )
         self._clock = DeadlineClock("rectification", self._on_overdue, self._on_warning)
-        self._notes: list[Notification] = []
-        self._recorded_notes = 0
+        self._steps = Steps(inp.rectification_id, subject=inp.case_id or inp.rectification_id)
 
     @workflow.run
     async def run(self, inp: RectificationInput) -> RectificationView:
@@ -182,17 +181,14 @@ class RectificationWorkflow:
         self._view.overdue = True
         self._log("overdue", None, "已超过7日核实整改时限，已提交督办")
         self._notify(SUPERVISOR_INBOX, f"{self._view.rectification_id} 超过核实整改时限，请督办")
-        escalation = Escalation(
-            case_id=self._view.rectification_id,
-            kind="rectification",
-            department=self._view.department,
-            deadline=clock.at,
-        )
-        await workflow.execute_activity_method(
-            CaseRecordActivities.escalate,
-            escalation,
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY_FOREVER,
+        view = self._view
+        await escalate(
+            Escalation(
+                case_id=view.rectification_id,
+                kind="rectification",
+                department=view.department,
+                deadline=clock.at,
+            )
         )
         await self._record()
 
@@ -208,36 +204,14 @@ class RectificationWorkflow:
             raise refuse(CaseErrorCode.INVALID_STATE, f"当前状态为 {self._view.status.value}，不能{action}")
 
     def _log(self, event: str, actor: Actor | None, message: str) -> None:
-        seq = len(self._view.events) + 1
-        self._view.events.append(
-            CaseEvent(
-                seq=seq,
-                at=workflow.now(),
-                event=event,
-                actor=actor.username if actor else "system",
-                role=actor.role.value if actor else "system",
-                message=message,
-            )
-        )
-        self._view.last_seq = seq
+        self._view.events.append(self._steps.log(event, actor, message))
+        self._view.last_seq = self._steps.seq
 
     def _notify(self, recipient: str, message: str) -> None:
-        self._notes.append(
-            Notification(
-                notification_id=f"{self._view.rectification_id}:{len(self._view.events)}:{recipient}",
-                case_id=self._view.case_id or self._view.rectification_id,
-                recipient=recipient,
-                message=message,
-                at=workflow.now(),
-            )
-        )
+        self._steps.notify(recipient, message)
 
     async def _record(self) -> None:
-        notes = self._notes[self._recorded_notes :]
-        self._recorded_notes = len(self._notes)
-        await workflow.execute_activity_method(
-            RatingActivities.record_rectification,
-            RectificationRecord(view=self._view.model_copy(deep=True), notifications=notes),
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY_FOREVER,
-        )
+        def request(events: list[CaseEvent], notes: list[Notification]) -> RectificationRecord:
+            return RectificationRecord(view=self._view.model_copy(deep=True), notifications=notes)
+
+        await self._steps.record(RatingActivities.record_rectification, request)

@@ -18,16 +18,15 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from workflows.common import QUICK, RETRY_FOREVER, refuse
-from workflows.rectification import RectificationWorkflow
+from workflows.common import refuse
+from workflows.rating_filing import open_rectification
+from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
     from core.types import (
         BAD_RATING_MAX,
         CaseErrorCode,
-        RectificationInput,
-        RectificationSource,
         VisitInput,
         VisitRatingRecord,
         VisitRatingRequest,
@@ -46,6 +45,7 @@ class VisitWorkflow:
     @workflow.init
     def __init__(self, inp: VisitInput) -> None:
         self._view = VisitView(**inp.model_dump(), status=VisitStatus.OPEN)
+        self._steps = Steps(inp.visit_id)
 
     @workflow.run
     async def run(self, inp: VisitInput) -> VisitView:
@@ -67,41 +67,14 @@ class VisitWorkflow:
         view.rating_level, view.rating_channel = req.level, req.channel
         view.rater = None if req.anonymous else req.actor.username
         view.rated_at = view.closed_at = now
-        bad = req.level <= BAD_RATING_MAX
-        if bad:
+        if req.level <= BAD_RATING_MAX:  # the loop the rating opens below
             view.rectification_id = f"R{view.visit_id}"
+        attributed = {"visit_id", "rater", "clerk", "district", "departments", "item_codes", "case_ids"}
         rating = VisitRatingRecord(
-            visit_id=view.visit_id,
-            level=req.level,
-            channel=req.channel,
-            rater=view.rater,
-            clerk=view.clerk,
-            district=view.district,
-            departments=view.departments,
-            item_codes=view.item_codes,
-            case_ids=view.case_ids,
-            at=now,
+            **view.model_dump(include=attributed), level=req.level, channel=req.channel, at=now
         )
         await self._record(rating)
-        if bad:
-            loop = RectificationInput(
-                rectification_id=f"R{view.visit_id}",
-                source=RectificationSource.RATING,
-                case_id=None,
-                visit_id=view.visit_id,
-                department=view.lead_department,
-                level=req.level,
-                channel=req.channel,
-                rater=view.rater,
-                opened_at=now,
-            )
-            await workflow.start_child_workflow(
-                RectificationWorkflow.run,
-                loop,
-                id=f"rectification-{loop.rectification_id}",
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                static_summary=f"差评整改｜现场办事｜{view.visit_id}",
-            )
+        await open_rectification(rating, view.lead_department, f"现场办事｜{view.visit_id}")
         return self._view
 
     @rate.validator
@@ -116,9 +89,7 @@ class VisitWorkflow:
         return self._view
 
     async def _record(self, rating: VisitRatingRecord | None) -> None:
-        await workflow.execute_activity_method(
-            RatingActivities.record_visit,
-            VisitRecord(view=self._view.model_copy(deep=True), rating=rating),
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY_FOREVER,
-        )
+        def request(events: list, notes: list) -> VisitRecord:
+            return VisitRecord(view=self._view.model_copy(deep=True), rating=rating)
+
+        await self._steps.record(RatingActivities.record_visit, request)

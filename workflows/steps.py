@@ -1,0 +1,68 @@
+"""What every workflow does at each step (全过程记录): a timeline entry, the notices it sends,
+and the read-model record that carries them, written one at a time in the order claimed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import workflow
+
+from workflows.common import quick_activity
+
+with workflow.unsafe.imports_passed_through():
+    from core.types import Actor, CaseEvent, Notification
+
+
+class Steps:
+    """The steps of one workflow's subject. `key` starts each notice's id; `subject` is whose
+    notices they are in the read model (a rectification's are its case's); `seq` numbers the
+    timeline, carried over when a workflow continues as new."""
+
+    def __init__(self, key: str, subject: str | None = None, seq: int = 0) -> None:
+        self.key = key
+        self.subject = subject or key
+        self.seq = seq
+        self._events: list[CaseEvent] = []
+        self._notes: list[Notification] = []
+        self._writing = asyncio.Lock()
+
+    def log(self, event: str, actor: Actor | None, message: str, detail: dict | None = None) -> CaseEvent:
+        self.seq += 1
+        entry = CaseEvent(
+            seq=self.seq,
+            at=workflow.now(),
+            event=event,
+            actor=actor.username if actor else "system",
+            role=actor.role.value if actor else "system",
+            message=message,
+            detail=detail or {},
+        )
+        self._events.append(entry)
+        return entry
+
+    def notify(self, recipient: str, message: str) -> None:
+        self._notes.append(
+            Notification(
+                notification_id=f"{self.key}:{self.seq}:{recipient}",
+                case_id=self.subject,
+                recipient=recipient,
+                message=message,
+                at=workflow.now(),
+            )
+        )
+
+    async def record(
+        self, activity: Callable[..., Any], request: Callable[[list[CaseEvent], list[Notification]], Any]
+    ) -> None:
+        """Hand the read model what is new. `request` builds the activity's argument from the
+        events and notices claimed (claimed before the await, so none goes twice), or returns None
+        when there is nothing to write. Writes side by side could commit out of order and show a
+        later state before an earlier notice, so they take turns."""
+        async with self._writing:
+            events, notes = self._events, self._notes
+            self._events, self._notes = [], []
+            argument = request(events, notes)
+            if argument is not None:
+                await quick_activity(activity, argument)

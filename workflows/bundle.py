@@ -12,7 +12,8 @@ no child handles and can continue as new whenever its history grows long.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
@@ -128,39 +129,50 @@ class BundleWorkflow:
     @workflow.run
     async def run(self, inp: BundleInput) -> BundleView:
         if not self._registered:
-            names = "、".join(m.item_name for m in self._view.members)
-            self._log(
-                "submitted",
-                inp.submitted_by,
-                f"已提交“{inp.theme.name}”（一表申请 {len(self._view.members)} 个事项：{names}），"
-                f"您的专属联系人为综窗 {inp.contact_clerk}",
-                notify=True,
-            )
-            await self._record()
-            self._registered = True
-        while True:
-            self._changed = False
-            await self._advance()
-            if self._view.status == BundleStatus.CLOSED:
-                break
-            if self._history_is_long():
-                await self._continue_as_new()
-            await self._wait()
+            await self._register()
+        # Members start as the results they need exist; the one window accepts, asks for
+        # supplements and delivers for all of them, until everything is delivered once (办一次).
+        await self._run_members_until(
+            lambda: self._view.status in (BundleStatus.DELIVERED, BundleStatus.CLOSED)
+        )
+        # One rating for the whole bundle (一次一评), or closed unrated when its window passes.
+        await self._run_members_until(lambda: self._view.status == BundleStatus.CLOSED, self._rating_closes())
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view
 
-    async def _wait(self) -> None:
-        view = self._view
-        if view.status != BundleStatus.DELIVERED or view.delivered_at is None:
-            await workflow.wait_condition(lambda: self._changed)
-            return
-        closes = view.delivered_at + timedelta(days=self._input.rating_window_days)
-        remaining = max(closes - workflow.now(), timedelta(seconds=1))
-        try:
-            await workflow.wait_condition(lambda: self._changed, timeout=remaining)
-        except TimeoutError:
-            view.status = BundleStatus.CLOSED
-            self._log("closed_unrated", None, "评价期已过，未评价，本“一件事”已办结")
+    async def _register(self) -> None:
+        """一表申请: one form for every member item, and one contact person."""
+        inp, names = self._input, "、".join(m.item_name for m in self._view.members)
+        self._log(
+            "submitted",
+            inp.submitted_by,
+            f"已提交“{inp.theme.name}”（一表申请 {len(self._view.members)} 个事项：{names}），"
+            f"您的专属联系人为综窗 {inp.contact_clerk}",
+            notify=True,
+        )
+        await self._record()
+        self._registered = True
+
+    async def _run_members_until(self, done: Callable[[], bool], closes: datetime | None = None) -> None:
+        """Act on every change (a member's report, a window action) until `done()`; past `closes`,
+        the bundle closes unrated. Continues as new whenever the history grows long."""
+        while True:
+            self._changed = False
+            await self._advance()
+            if done():
+                return
+            if self._history_is_long():
+                await self._continue_as_new()
+            try:
+                timeout = None if closes is None else max(closes - workflow.now(), timedelta(seconds=1))
+                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
+            except TimeoutError:
+                self._view.status = BundleStatus.CLOSED
+                self._log("closed_unrated", None, "评价期已过，未评价，本“一件事”已办结")
+
+    def _rating_closes(self) -> datetime | None:
+        delivered = self._view.delivered_at
+        return delivered + timedelta(days=self._input.rating_window_days) if delivered else None
 
     async def _advance(self) -> None:
         """Start what can start, stop what cannot, and tell the applicant once."""

@@ -10,7 +10,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.models import NotificationRow, Rating, ReviewTaskRow
-from core.types import Notification, RatingRecord, ReviewTask, TaskStatus
+from workflows.case_messages import Notification, ReviewTask, TaskStatus
+from workflows.rating_messages import RatingRecord
 
 
 @lru_cache(maxsize=32)

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.read_model import add_review_tasks
 from core.models import ReviewTaskRow
-from core.types import ReviewTask, TaskResult, TaskStatus
+from workflows.case_messages import ReviewTask, TaskResult, TaskStatus
 
 
 class ReviewActivities:

@@ -15,7 +15,6 @@ from bench.http import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_TWICE
 from core.calendar import load_calendar
 from core.models import Submission
 from core.temporal import case_workflow_id
-from core.types import WithdrawRequest
 from tests.conftest import TASK_QUEUE, Api, idempotency_key
 from tests.helpers import (
     TWO_DEPARTMENTS,
@@ -30,6 +29,7 @@ from tests.helpers import (
     wait_for_tasks,
 )
 from workflows.case import CaseWorkflow
+from workflows.case_messages import WithdrawRequest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -20,24 +20,23 @@ from api.workflow_calls import start_case
 from core.config import Settings
 from core.models import ReviewTaskRow
 from core.temporal import case_workflow_id, data_converter
-from core.types import (
-    AcceptanceDecision,
-    AcceptanceRequest,
-    Actor,
-    DeliveryMethod,
-    DeliveryRequest,
-    RatingRequest,
-    Role,
-    SignatureRequest,
-    SignDecision,
-    TaskCompletion,
-    TaskOutcome,
-)
+from core.types import Actor, Role
 from tests.helpers import accept, case_input, submit, wait_for_tasks
 from tests.test_faults import in_process_api
 from tests.test_replay import HISTORIES
 from worker import WORKFLOWS, build_worker
 from workflows.case import ACCEPTED_AND_MOVED_ON, RATED_WITH_DELIVERY, CaseWorkflow
+from workflows.case_messages import (
+    AcceptanceDecision,
+    AcceptanceRequest,
+    DeliveryMethod,
+    DeliveryRequest,
+    RatingRequest,
+    SignatureRequest,
+    SignDecision,
+    TaskCompletion,
+    TaskOutcome,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CLERK = Actor(username="clerk1", role=Role.CLERK)

@@ -16,7 +16,6 @@ from bench.http import SIGN_ONCE
 from core.config import Settings
 from core.models import Visit, VisitRating
 from core.temporal import data_converter
-from core.types import VisitInput, VisitStatus, VisitView
 from tests.conftest import TASK_QUEUE, Api, idempotency_key
 from tests.helpers import (
     TWO_DEPARTMENTS,
@@ -25,6 +24,7 @@ from tests.helpers import (
 from tests.test_replay import HISTORIES
 from worker import WORKFLOWS
 from workflows.visit import VisitWorkflow, visit_workflow_id
+from workflows.visit_messages import VisitInput, VisitStatus, VisitView
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

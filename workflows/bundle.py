@@ -27,19 +27,15 @@ with workflow.unsafe.imports_passed_through():
     from core import themes
     from core.form_fields import FORM_FIELDS
     from core.temporal import case_workflow_id
-    from core.types import (
+    from core.types import Actor, CaseErrorCode, Role
+    from workflows.bundle_messages import (
         APPROVED_CASE,
-        CASE_REVISION,
         FAILED_CASE,
-        RATING_LABELS,
-        WITHDRAWABLE,
-        Actor,
         BundleAcceptRequest,
         BundleCarry,
         BundleCommand,
         BundleDeliveryRequest,
         BundleInput,
-        BundleLink,
         BundleRecordRequest,
         BundleRetryRequest,
         BundleStatus,
@@ -47,18 +43,21 @@ with workflow.unsafe.imports_passed_through():
         BundleSupplyRequest,
         BundleView,
         BundleWithdrawRequest,
-        CaseErrorCode,
-        CaseEvent,
-        CaseInput,
-        CaseStatus,
         MemberReport,
         MemberState,
         MemberView,
-        Notification,
-        RatingRecord,
-        RatingRequest,
-        Role,
     )
+    from workflows.case_messages import (
+        CASE_REVISION,
+        WITHDRAWABLE,
+        BundleLink,
+        CaseEvent,
+        CaseInput,
+        CaseStatus,
+        Notification,
+        RatingRequest,
+    )
+    from workflows.rating_messages import RATING_LABELS, RatingRecord
 
 # A retry sets back to waiting only the members that depend on the retried one and are not also
 # stopped by another failed member (before, every blocked member was, and those still stopped were

@@ -16,7 +16,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
-    from core.types import CalendarChange
+    from workflows.calendar_messages import CalendarChange
 
 _PAGES_PER_RUN = 20
 # Changes started before it end once the cases are signalled.

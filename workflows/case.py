@@ -29,32 +29,26 @@ with workflow.unsafe.imports_passed_through():
     from core import search_attributes as sa
     from core.form_fields import result_number
     from core.temporal import bundle_workflow_id
-    from core.types import (
-        RATING_LABELS,
+    from core.types import Actor, CaseErrorCode, Role
+    from workflows.bundle_messages import BundleCommand, MemberReport
+    from workflows.calendar_messages import DeadlineRequest, DeadlineSpec
+    from workflows.case_messages import (
         SIGNERS,
         STATUS_LABELS,
         SUPERVISOR_INBOX,
         WITHDRAWABLE,
         AcceptanceDecision,
         AcceptanceRequest,
-        Actor,
-        BundleCommand,
-        CaseErrorCode,
         CaseEvent,
         CaseInput,
         CaseStatus,
         CaseView,
-        DeadlineRequest,
-        DeadlineSpec,
         DeliveryRequest,
         Escalation,
-        MemberReport,
         Notification,
-        RatingRecord,
         RatingRequest,
         RecordRequest,
         ReviewTask,
-        Role,
         SignatureRequest,
         SignatureView,
         SignDecision,
@@ -68,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
         department_inbox,
     )
+    from workflows.rating_messages import RATING_LABELS, RatingRecord
 
 # Deadlines with warnings, supplement pauses and calendar re-arming (cases started before it
 # keep the single-timer behaviour they were recorded with).

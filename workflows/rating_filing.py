@@ -10,14 +10,10 @@ from workflows.rectification import RectificationWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
-    from core.types import (
-        BAD_RATING_MAX,
-        RatingRecord,
-        RatingRequest,
-        RectificationInput,
-        RectificationSource,
-        Role,
-    )
+    from core.types import Role
+    from workflows.case_messages import RatingRequest
+    from workflows.rating_messages import BAD_RATING_MAX, RatingRecord
+    from workflows.rectification_messages import RectificationInput, RectificationSource
 
 
 def rater_of(req: RatingRequest, applicant: str | None) -> str | None:

@@ -23,11 +23,10 @@ from workflows.rectification import RectificationWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
-    from core.types import (
-        BAD_RATING_MAX,
-        CaseErrorCode,
-        RectificationInput,
-        RectificationSource,
+    from core.types import CaseErrorCode
+    from workflows.rating_messages import BAD_RATING_MAX
+    from workflows.rectification_messages import RectificationInput, RectificationSource
+    from workflows.visit_messages import (
         VisitInput,
         VisitRatingRecord,
         VisitRatingRequest,

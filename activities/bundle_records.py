@@ -13,7 +13,7 @@ from temporalio import activity
 
 from activities.read_model import add_notifications, forward_upsert, insert_new
 from core.models import Bundle, TimelineEntry
-from core.types import BundleRecordRequest, BundleView
+from workflows.bundle_messages import BundleRecordRequest, BundleView
 
 
 def _bundle_row(view: BundleView) -> dict:

@@ -15,13 +15,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.calendar import BEIJING, load_calendar
 from core.models import Case, Rectification
 from core.temporal import case_workflow_id
-from core.types import (
-    CalendarChange,
-    CaseStatus,
-    DeadlineResult,
-    DeadlineSpec,
-    RectificationStatus,
-)
+from workflows.calendar_messages import CalendarChange, DeadlineResult, DeadlineSpec
+from workflows.case_messages import CaseStatus
+from workflows.rectification_messages import RectificationStatus
 
 # Cases whose clocks still run: these hold armed deadline timers.
 TIMED_STATUSES = [

@@ -17,8 +17,9 @@ from temporalio import activity
 
 from activities.read_model import insert_new
 from core.models import Case, Escalation, NotificationRow, Rating, ReviewTaskRow, TimelineEntry
-from core.types import CaseView, Notification, RatingRecord, RecordRequest, ReviewTask, TaskStatus
-from core.types import Escalation as EscalationRequest
+from workflows.case_messages import CaseView, Notification, RecordRequest, ReviewTask, TaskStatus
+from workflows.case_messages import Escalation as EscalationRequest
+from workflows.rating_messages import RatingRecord
 
 # What each part of a record writes, column by column: the statement and the rows both follow these.
 CASE_COLUMNS = tuple(c.name for c in Case.__table__.columns)

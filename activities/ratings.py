@@ -8,14 +8,10 @@ from temporalio import activity
 
 from activities.read_model import add_notifications, add_rating, forward_upsert, insert_new
 from core.models import Rectification, Visit, VisitRating
-from core.types import (
-    BAD_RATING_MAX,
-    Notification,
-    RatingRecord,
-    RectificationRecord,
-    VisitRecord,
-    VisitStatus,
-)
+from workflows.case_messages import Notification
+from workflows.rating_messages import BAD_RATING_MAX, RatingRecord
+from workflows.rectification_messages import RectificationRecord
+from workflows.visit_messages import VisitRecord, VisitStatus
 
 
 class RatingActivities:

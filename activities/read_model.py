@@ -9,7 +9,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.models import NotificationRow, Rating
-from core.types import Notification, RatingRecord
+from workflows.case_messages import Notification
+from workflows.rating_messages import RatingRecord
 
 
 @lru_cache(maxsize=32)

@@ -21,9 +21,12 @@ from api.routers.items import load_item
 from api.schemas import BundleCreate, CaseCreate, ItemOut
 from core import fields
 from core.calendar import BEIJING, count_due
+from core.catalogue import ItemSnapshot
 from core.models import CASE_NUMBER_SEQUENCE, Account, Submission
 from core.security import Principal
-from core.types import DISTRICTS, DeadlineResult, DeadlineSpec, ItemSnapshot, Role, SubmissionChannel
+from core.types import DISTRICTS, Role
+from workflows.calendar_messages import DeadlineResult, DeadlineSpec
+from workflows.case_messages import SubmissionChannel
 
 
 def request_hash(body: CaseCreate | BundleCreate) -> str:

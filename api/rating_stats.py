@@ -21,7 +21,7 @@ from sqlmodel import col
 from api.schemas import RatingStatsRow
 from core.calendar import BEIJING
 from core.models import Rating, Rectification, VisitRating
-from core.types import BAD_RATING_MAX
+from workflows.rating_messages import BAD_RATING_MAX
 
 GROUPS = ("department", "item", "centre", "clerk", "channel", "kind", "day", "month")
 KINDS = ("matter", "visit")

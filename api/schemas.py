@@ -6,32 +6,32 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
-from core.types import (
-    BUNDLE_STATUS_LABELS,
+from core.catalogue import GuideContent, GuideProblem, GuideStatus, MaterialRef, SignatureMode, ThemeMember
+from core.types import Instant
+from workflows.bundle_messages import BUNDLE_STATUS_LABELS, BundleStatus, BundleView
+from workflows.case_messages import (
     STATUS_LABELS,
     AcceptanceDecision,
-    BundleStatus,
-    BundleView,
     CaseStatus,
     CaseView,
     DeliveryMethod,
-    GuideContent,
-    GuideProblem,
-    GuideStatus,
-    IdNumber,
-    Instant,
-    MaterialRef,
-    PhoneNumber,
-    RatingChannel,
-    SignatureMode,
     SignDecision,
     SubmissionChannel,
     TaskOutcome,
     TaskStatus,
-    ThemeMember,
 )
+from workflows.rating_messages import RatingChannel
 
 # The largest value an INTEGER column (and so a version number or a page offset) can hold.
 MAX_INT = 2**31 - 1
@@ -54,6 +54,40 @@ def _iso(pattern: re.Pattern[str], example: str):
 
 IsoDate = Annotated[date, BeforeValidator(_iso(_ISO_DATE, "2026-10-01"))]
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso(_ISO_DATETIME, "2026-10-01T09:00:00+08:00"))]
+
+
+# Personal data as an applicant or a clerk enters it (it is sealed at rest: core/fields.py).
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _valid_id_number(value: str) -> str:
+    """居民身份证号码 (GB 11643): 17 digits, a valid birth date, and its check character."""
+    value = value.strip().upper()
+    if len(value) != 18 or not value[:17].isdigit():
+        raise ValueError("身份证号码应为18位")
+    try:
+        datetime.strptime(value[6:14], "%Y%m%d")
+    except ValueError as exc:
+        raise ValueError("身份证号码中的出生日期无效") from exc
+    if _ID_CHECK[sum(int(c) * w for c, w in zip(value, _ID_WEIGHTS, strict=False)) % 11] != value[17]:
+        raise ValueError("身份证号码校验位不正确")
+    return value
+
+
+def _valid_phone(value: str) -> str:
+    """A mainland mobile number, or a landline with its area code."""
+    digits = value.strip().replace("-", "").replace(" ", "")
+    mobile = len(digits) == 11 and digits.startswith("1") and digits[1] in "3456789"
+    landline = digits.startswith("0") and 10 <= len(digits) <= 12
+    if not digits.isdigit() or not (mobile or landline):
+        raise ValueError("电话号码格式不正确")
+    return digits
+
+
+IdNumber = Annotated[str, AfterValidator(_valid_id_number)]
+PhoneNumber = Annotated[str, AfterValidator(_valid_phone)]
 
 
 class Strict(BaseModel):

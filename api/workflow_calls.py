@@ -22,9 +22,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import CASE_ERROR_STATUS, ApiError
 from core import search_attributes as sa
 from core.temporal import bundle_workflow_id, case_workflow_id
-from core.types import DISTRICTS, BundleInput, BundleView, CaseInput, CaseView
+from core.types import DISTRICTS
 from workflows.bundle import BundleWorkflow
+from workflows.bundle_messages import BundleInput, BundleView
 from workflows.case import CaseWorkflow
+from workflows.case_messages import CaseInput, CaseView
 
 
 async def start_case(client: Client, task_queue: str, inp: CaseInput) -> CaseView | None:

@@ -34,10 +34,12 @@ from core.db import make_engine  # noqa: E402
 from core.models import CalendarOverride, Case  # noqa: E402
 from core.seed import seed_snapshot  # noqa: E402
 from core.temporal import data_converter  # noqa: E402
-from core.types import Actor, CalendarChange, CaseInput, Role  # noqa: E402
+from core.types import Actor, Role  # noqa: E402
 from scripts.bootstrap import bootstrap  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.calendar_change import CalendarChangeWorkflow  # noqa: E402
+from workflows.calendar_messages import CalendarChange  # noqa: E402
+from workflows.case_messages import CaseInput  # noqa: E402
 
 QUEUE = "bench-rearm"
 

@@ -39,8 +39,9 @@ from core.db import make_engine
 from core.models import Case
 from core.security import Principal
 from core.seed import ITEMS, seed_snapshot
-from core.types import DISTRICTS, CaseStatus, CaseView, Role
+from core.types import DISTRICTS, Role
 from scripts.bootstrap import bootstrap
+from workflows.case_messages import CaseStatus, CaseView
 
 STATUSES = {  # share of cases in each status
     CaseStatus.CLOSED: 0.55,

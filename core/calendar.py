@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import holidays
 from holidays.countries.china import ChinaStaticHolidays
 
-from core.types import DeadlineResult, DeadlineSpec
+from workflows.calendar_messages import DeadlineResult, DeadlineSpec
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59)

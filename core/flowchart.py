@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import groupby
 from xml.sax.saxutils import escape
 
-from core.types import ProcessStep
+from core.catalogue import ProcessStep
 
 FONT = (
     "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei','WenQuanYi Micro Hei',sans-serif"

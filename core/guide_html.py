@@ -6,8 +6,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from core.catalogue import HANDLING_CHANNEL_LABELS, HANDLING_SCOPE_LABELS, HandlingChannel, HandlingScope
 from core.guide_elements import ELEMENTS
-from core.types import HANDLING_CHANNEL_LABELS, HANDLING_SCOPE_LABELS, HandlingChannel, HandlingScope
 
 _CSS = """
 body{font-family:'Noto Sans CJK SC','PingFang SC','Microsoft YaHei',sans-serif;margin:0;color:#1a1a1a;

@@ -12,17 +12,10 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.catalogue import DepartmentRef, GuideContent, GuideProblem, GuideStatus, ItemSnapshot, MaterialRef
 from core.form_fields import FORM_FIELDS
 from core.guide_elements import BY_KEY, ELEMENTS, LOCAL_KEYS, OPTIONAL_SETTINGS, SETTINGS_FIELDS, ElementScope
 from core.models import DistrictGuide, GuideVersion
-from core.types import (
-    DepartmentRef,
-    GuideContent,
-    GuideProblem,
-    GuideStatus,
-    ItemSnapshot,
-    MaterialRef,
-)
 
 FIELD_TO_ELEMENT: dict[str, str] = {e.field: e.key for e in ELEMENTS if e.field}
 

@@ -39,7 +39,7 @@ class ServiceItem(SQLModel, table=True):
 class GuideVersion(SQLModel, table=True):
     """One version of an item's city-level guide (办事指南): a draft, or published and immutable.
 
-    `content` is a GuideContent (core.types); a published version takes effect at
+    `content` is a GuideContent (core.catalogue); a published version takes effect at
     `effective_from`, and the version in force is the newest published one already effective.
     """
 

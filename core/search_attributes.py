@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from core.types import DISTRICTS, CaseInput
+from core.types import DISTRICTS
+from workflows.case_messages import CaseInput
 
 CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
 ITEM_CODE = SearchAttributeKey.for_keyword("ItemCode")

@@ -9,10 +9,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core import guides, themes
+from core.catalogue import GuideContent, GuideStatus, ItemSnapshot, ThemeDefinition
 from core.models import Account, Department, GuideVersion, ServiceItem, Theme
 from core.security import hash_password
 from core.themes import THEMES
-from core.types import GuideContent, GuideStatus, ItemSnapshot, ThemeDefinition
 
 DEMO_PASSWORD = "demo"
 

@@ -7,8 +7,7 @@ pure, so the bundle workflow uses the same functions the API does.
 
 from __future__ import annotations
 
-from core.form_fields import FORM_FIELDS
-from core.types import (
+from core.catalogue import (
     ItemSnapshot,
     MergedField,
     MergedMaterial,
@@ -17,6 +16,7 @@ from core.types import (
     ThemeMemberSnapshot,
     ThemeSnapshot,
 )
+from core.form_fields import FORM_FIELDS
 
 
 def material_code(item_code: str, material) -> str:

@@ -11,7 +11,7 @@ from temporalio import workflow
 from workflows.case import CaseWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from core.types import CaseInput, CaseView
+    from workflows.case_messages import CaseInput, CaseView
 
 
 @workflow.defn(name="CaseWorkflow")

@@ -13,8 +13,9 @@ from bench.http import SIGN_ONCE
 from core.form_fields import credit_code_for
 from core.seed import seed_snapshot
 from core.temporal import case_workflow_id
-from core.types import Actor, CaseInput, Role
+from core.types import Actor, Role
 from tests.conftest import Api, idempotency_key
+from workflows.case_messages import CaseInput
 
 TWO_DEPARTMENTS = ("culture-001", ["C01", "C02", "C03"])
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.case_records import CaseRecordActivities
 from core.models import Case, NotificationRow, ReviewTaskRow, TimelineEntry
-from core.types import CaseEvent, CaseView, Notification, RecordRequest, ReviewTask, TaskView
+from workflows.case_messages import CaseEvent, CaseView, Notification, RecordRequest, ReviewTask, TaskView
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

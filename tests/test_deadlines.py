@@ -24,35 +24,36 @@ from core.config import Settings
 from core.models import CalendarOverride, NotificationRow, Rectification, ReviewTaskRow, TimelineEntry
 from core.models import Escalation as EscalationRow
 from core.temporal import case_workflow_id, data_converter
-from core.types import (
+from core.types import Actor, Role
+from tests.conftest import SESSION, Api, venv_binary
+from tests.helpers import case_input
+from tests.replay_guard import replays_and_is_recorded
+from worker import build_worker
+from workflows.calendar_change import CalendarChangeWorkflow
+from workflows.calendar_messages import CalendarChange
+from workflows.case import CaseWorkflow
+from workflows.case_messages import (
     SUPERVISOR_INBOX,
     AcceptanceDecision,
     AcceptanceRequest,
-    Actor,
-    CalendarChange,
     DeliveryMethod,
     DeliveryRequest,
-    ExplainRequest,
-    RectificationInput,
-    RectificationSource,
-    ReviewRequest,
-    Role,
     SignatureRequest,
     SignDecision,
     SupplementNotice,
     SupplementRequest,
     TaskCompletion,
     TaskOutcome,
-    VerifyRequest,
     WithdrawRequest,
 )
-from tests.conftest import SESSION, Api, venv_binary
-from tests.helpers import case_input
-from tests.replay_guard import replays_and_is_recorded
-from worker import build_worker
-from workflows.calendar_change import CalendarChangeWorkflow
-from workflows.case import CaseWorkflow
 from workflows.rectification import RectificationWorkflow
+from workflows.rectification_messages import (
+    ExplainRequest,
+    RectificationInput,
+    RectificationSource,
+    ReviewRequest,
+    VerifyRequest,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 QUEUE = "gov-cases-time-skipping"

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from core.types import GuideContent
+from core.catalogue import GuideContent
 from tests.conftest import migrate, new_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

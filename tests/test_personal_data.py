@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.types import mask_id_number
+from api.routers.personal_data import mask_id_number
 from tests.conftest import Api
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

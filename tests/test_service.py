@@ -98,11 +98,24 @@ async def test_repeated_login_failures_are_throttled(api: Api) -> None:
     assert other.status_code == 200  # another account from the same address is still heard
 
 
-async def test_every_message_type_is_complete_in_a_fresh_process() -> None:
+MESSAGE_MODULES = (
+    "core.types",
+    "core.catalogue",
+    "workflows.calendar_messages",
+    "workflows.rating_messages",
+    "workflows.case_messages",
+    "workflows.rectification_messages",
+    "workflows.visit_messages",
+    "workflows.bundle_messages",
+)
+
+
+@pytest.mark.parametrize("module", MESSAGE_MODULES)
+async def test_every_message_type_is_complete_in_a_fresh_process(module: str) -> None:
     """The worker decodes workflow inputs in a fresh process, where a model with a forward
-    reference to a type defined later in core/types.py stays incomplete (and fails every task)."""
+    reference to a type defined later in its module stays incomplete (and fails every task)."""
     code = (
-        "import pydantic, core.types as t; print(sorted(n for n, c in vars(t).items()"
+        f"import pydantic, {module} as t; print(sorted(n for n, c in vars(t).items()"
         " if isinstance(c, type) and issubclass(c, pydantic.BaseModel)"
         " and c is not pydantic.BaseModel and not c.__pydantic_complete__))"
     )

@@ -17,24 +17,23 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from api.workflow_calls import start_case
 from core.models import ReviewTaskRow
 from core.temporal import case_workflow_id
-from core.types import (
-    AcceptanceDecision,
-    AcceptanceRequest,
-    Actor,
-    DeliveryMethod,
-    DeliveryRequest,
-    RatingRequest,
-    Role,
-    SignatureRequest,
-    SignDecision,
-    TaskCompletion,
-    TaskOutcome,
-)
+from core.types import Actor, Role
 from tests.helpers import accept, case_input, submit, wait_for_tasks
 from tests.replay_guard import replays_and_is_recorded
 from tests.test_faults import in_process_api
 from worker import build_worker
 from workflows.case import CaseWorkflow
+from workflows.case_messages import (
+    AcceptanceDecision,
+    AcceptanceRequest,
+    DeliveryMethod,
+    DeliveryRequest,
+    RatingRequest,
+    SignatureRequest,
+    SignDecision,
+    TaskCompletion,
+    TaskOutcome,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CLERK = Actor(username="clerk1", role=Role.CLERK)

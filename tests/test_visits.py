@@ -12,7 +12,6 @@ from temporalio.client import Client
 
 from bench.http import SIGN_ONCE
 from core.models import Visit, VisitRating
-from core.types import VisitInput, VisitStatus, VisitView
 from tests.conftest import TASK_QUEUE, Api, idempotency_key
 from tests.helpers import (
     TWO_DEPARTMENTS,
@@ -20,6 +19,7 @@ from tests.helpers import (
 )
 from tests.replay_guard import replays_and_is_recorded
 from workflows.visit import VisitWorkflow, visit_workflow_id
+from workflows.visit_messages import VisitInput, VisitStatus, VisitView
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

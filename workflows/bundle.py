@@ -30,18 +30,15 @@ with workflow.unsafe.imports_passed_through():
     from core import themes
     from core.form_fields import FORM_FIELDS
     from core.temporal import case_workflow_id
-    from core.types import (
+    from core.types import Actor, CaseErrorCode, Role
+    from workflows.bundle_messages import (
         APPROVED_CASE,
         FAILED_CASE,
-        RATING_LABELS,
-        WITHDRAWABLE,
-        Actor,
         BundleAcceptRequest,
         BundleCarry,
         BundleCommand,
         BundleDeliveryRequest,
         BundleInput,
-        BundleLink,
         BundleRecordRequest,
         BundleRetryRequest,
         BundleStatus,
@@ -49,17 +46,20 @@ with workflow.unsafe.imports_passed_through():
         BundleSupplyRequest,
         BundleView,
         BundleWithdrawRequest,
-        CaseErrorCode,
-        CaseEvent,
-        CaseInput,
-        CaseStatus,
         MemberReport,
         MemberState,
         MemberView,
+    )
+    from workflows.case_messages import (
+        WITHDRAWABLE,
+        BundleLink,
+        CaseEvent,
+        CaseInput,
+        CaseStatus,
         Notification,
         RatingRequest,
-        Role,
     )
+    from workflows.rating_messages import RATING_LABELS
 
 # How long a bundle action waits for its members to confirm it before answering anyway.
 _ACK_WAIT = timedelta(seconds=20)

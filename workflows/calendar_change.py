@@ -17,7 +17,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
-    from core.types import CalendarChange
+    from workflows.calendar_messages import CalendarChange
 
 _PAGES_PER_RUN = 20
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))

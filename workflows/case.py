@@ -29,31 +29,26 @@ with workflow.unsafe.imports_passed_through():
     from core import search_attributes as sa
     from core.form_fields import result_number
     from core.temporal import bundle_workflow_id
-    from core.types import (
-        RATING_LABELS,
+    from core.types import Actor, CaseErrorCode, Role
+    from workflows.bundle_messages import BundleCommand, MemberReport
+    from workflows.calendar_messages import DeadlineSpec
+    from workflows.case_messages import (
         SIGNERS,
         STATUS_LABELS,
         SUPERVISOR_INBOX,
         WITHDRAWABLE,
         AcceptanceDecision,
         AcceptanceRequest,
-        Actor,
-        BundleCommand,
-        CaseErrorCode,
         CaseEvent,
         CaseInput,
         CaseStatus,
         CaseView,
-        DeadlineSpec,
         DeliveryRequest,
         Escalation,
-        MemberReport,
         Notification,
-        RatingRecord,
         RatingRequest,
         RecordRequest,
         ReviewTask,
-        Role,
         SignatureRequest,
         SignatureView,
         SignDecision,
@@ -66,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
         department_inbox,
     )
+    from workflows.rating_messages import RATING_LABELS, RatingRecord
 
 # The search attributes a case keeps current (the others are set once, at start).
 _CASE_SA = (sa.CASE_STATUS, sa.OVERDUE, sa.ACCEPTANCE_DEADLINE, sa.COMPLETION_DEADLINE)

@@ -12,7 +12,8 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_records import CaseRecordActivities
-    from core.types import CaseErrorCode, Escalation
+    from core.types import CaseErrorCode
+    from workflows.case_messages import Escalation
 
 QUICK = timedelta(seconds=30)
 # Read-model writes and calendar look-ups must eventually succeed; never give up on them.

@@ -19,7 +19,7 @@ from workflows.common import quick_activity
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
-    from core.types import DeadlineResult, DeadlineSpec, Pause
+    from workflows.calendar_messages import DeadlineResult, DeadlineSpec, Pause
 
 _MIN_WAIT = timedelta(seconds=1)
 

@@ -10,17 +10,12 @@ from workflows.rectification import RectificationWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
-    from core.types import (
-        BAD_RATING_MAX,
-        BundleView,
-        CaseView,
-        RatingRecord,
-        RatingRequest,
-        RectificationInput,
-        RectificationSource,
-        Role,
-        VisitRatingRecord,
-    )
+    from core.types import Role
+    from workflows.bundle_messages import BundleView
+    from workflows.case_messages import CaseView, RatingRequest
+    from workflows.rating_messages import BAD_RATING_MAX, RatingRecord
+    from workflows.rectification_messages import RectificationInput, RectificationSource
+    from workflows.visit_messages import VisitRatingRecord
 
 
 def rater_of(req: RatingRequest, applicant: str | None) -> str | None:

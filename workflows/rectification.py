@@ -19,16 +19,18 @@ from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
-    from core.types import (
-        RECTIFICATION_DAYS,
+    from core.types import Actor, CaseErrorCode
+    from workflows.case_messages import (
         SUPERVISOR_INBOX,
-        Actor,
-        CaseErrorCode,
         CaseEvent,
         Escalation,
+        Notification,
+        department_inbox,
+    )
+    from workflows.rectification_messages import (
+        RECTIFICATION_DAYS,
         ExplainRequest,
         FeedbackRequest,
-        Notification,
         RectificationInput,
         RectificationRecord,
         RectificationStatus,
@@ -36,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         RectifyRequest,
         ReviewRequest,
         VerifyRequest,
-        department_inbox,
     )
 
 S = RectificationStatus

@@ -12,7 +12,8 @@ from temporalio import workflow
 from workflows.common import quick_activity
 
 with workflow.unsafe.imports_passed_through():
-    from core.types import Actor, CaseEvent, Notification
+    from core.types import Actor
+    from workflows.case_messages import CaseEvent, Notification
 
 
 class Steps:

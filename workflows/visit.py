@@ -24,9 +24,9 @@ from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
-    from core.types import (
-        BAD_RATING_MAX,
-        CaseErrorCode,
+    from core.types import CaseErrorCode
+    from workflows.rating_messages import BAD_RATING_MAX
+    from workflows.visit_messages import (
         VisitInput,
         VisitRatingRecord,
         VisitRatingRequest,

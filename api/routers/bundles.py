@@ -40,13 +40,15 @@ from api.schemas import (
 )
 from api.workflow_calls import send_update, start_bundle
 from core import form_fields, themes
+from core.catalogue import ThemeForm, ThemeSnapshot
 from core.config import Settings
 from core.models import Account, Bundle, Submission, TimelineEntry
 from core.security import Principal
 from core.temporal import bundle_workflow_id
-from core.types import (
+from core.types import DISTRICTS, Role
+from workflows.bundle import BundleWorkflow
+from workflows.bundle_messages import (
     BUNDLE_STATUS_LABELS,
-    DISTRICTS,
     BundleAcceptRequest,
     BundleDeliveryRequest,
     BundleInput,
@@ -56,13 +58,8 @@ from core.types import (
     BundleSupplyRequest,
     BundleView,
     BundleWithdrawRequest,
-    DeliveryMethod,
-    RatingRequest,
-    Role,
-    ThemeForm,
-    ThemeSnapshot,
 )
-from workflows.bundle import BundleWorkflow
+from workflows.case_messages import DeliveryMethod, RatingRequest
 
 router = APIRouter(prefix="/bundles", tags=["bundles"])
 

@@ -33,8 +33,9 @@ from core.calendar import BEIJING, load_calendar
 from core.config import Settings
 from core.models import CalendarOverride, CalendarSchedule
 from core.security import Principal
-from core.types import CalendarChange, Role
+from core.types import Role
 from workflows.calendar_change import CalendarChangeWorkflow
+from workflows.calendar_messages import CalendarChange
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
 

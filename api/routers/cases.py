@@ -45,25 +45,25 @@ from core.config import Settings
 from core.models import Case, Submission, TimelineEntry
 from core.security import Principal
 from core.temporal import case_workflow_id
-from core.types import (
-    ON_SITE_CHANNELS,
+from core.types import Role
+from workflows.calendar_messages import DeadlineSpec
+from workflows.case import CaseWorkflow
+from workflows.case_messages import (
     STATUS_LABELS,
     AcceptanceDecision,
     AcceptanceRequest,
     CaseInput,
     CaseStatus,
     CaseView,
-    DeadlineSpec,
     DeliveryMethod,
     DeliveryRequest,
     RatingRequest,
-    Role,
     SignatureRequest,
     SupplementNotice,
     SupplementRequest,
     WithdrawRequest,
 )
-from workflows.case import CaseWorkflow
+from workflows.rating_messages import ON_SITE_CHANNELS
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 

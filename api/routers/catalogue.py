@@ -29,10 +29,11 @@ from api.schemas import (
     VersionSummary,
 )
 from core import guides
+from core.catalogue import GuideContent, GuideStatus
 from core.guide_elements import BY_KEY, LOCAL_KEYS
 from core.models import DistrictGuide, GuideVersion, ServiceItem
 from core.security import Principal
-from core.types import DISTRICTS, GuideContent, GuideStatus, Role
+from core.types import DISTRICTS, Role
 
 router = APIRouter(prefix="/catalogue/items", tags=["catalogue"])
 

@@ -16,8 +16,9 @@ from api.schemas import ComplaintIn
 from core.config import Settings
 from core.models import Account, Case, Complaint, Department
 from core.security import Principal
-from core.types import RectificationInput, RectificationSource, RectificationView, Role
+from core.types import Role
 from workflows.rectification import RectificationWorkflow
+from workflows.rectification_messages import RectificationInput, RectificationSource, RectificationView
 
 router = APIRouter(prefix="/complaints", tags=["complaints"])
 

@@ -20,9 +20,10 @@ from api.deps import session
 from api.errors import ApiError, not_found
 from api.schemas import MAX_INT, DepartmentOut, GuideOut, GuideSettingsOut, ItemOut
 from core import guides
+from core.catalogue import GuideChannel, GuideContent, GuideStatus
 from core.flowchart import flowchart_svg
 from core.models import Department, GuideVersion
-from core.types import DISTRICTS, GuideChannel, GuideContent, GuideStatus
+from core.types import DISTRICTS
 
 router = APIRouter(prefix="/items", tags=["items"])
 

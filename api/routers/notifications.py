@@ -12,7 +12,8 @@ from api.deps import autocommit_session, current_principal
 from api.schemas import NotificationOut
 from core.models import NotificationRow
 from core.security import Principal
-from core.types import DEPARTMENT_ROLES, SUPERVISOR_INBOX, Role, department_inbox
+from core.types import DEPARTMENT_ROLES, Role
+from workflows.case_messages import SUPERVISOR_INBOX, department_inbox
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 

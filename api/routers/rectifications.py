@@ -15,18 +15,17 @@ from api.schemas import ExplainIn, FeedbackIn, RectifyIn, ReviewIn, VerifyIn
 from api.workflow_calls import send_update
 from core.models import Rectification
 from core.security import Principal
-from core.types import (
-    DEPARTMENT_ROLES,
+from core.types import DEPARTMENT_ROLES, Role
+from workflows.rectification import RectificationWorkflow
+from workflows.rectification_messages import (
     ExplainRequest,
     FeedbackRequest,
     RectificationStatus,
     RectificationView,
     RectifyRequest,
     ReviewRequest,
-    Role,
     VerifyRequest,
 )
-from workflows.rectification import RectificationWorkflow
 
 router = APIRouter(prefix="/rectifications", tags=["rectifications"])
 

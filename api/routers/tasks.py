@@ -16,8 +16,9 @@ from api.workflow_calls import send_update
 from core.models import ReviewTaskRow
 from core.security import Principal
 from core.temporal import case_workflow_id
-from core.types import DEPARTMENT_ROLES, Role, TaskCompletion, TaskStatus
+from core.types import DEPARTMENT_ROLES, Role
 from workflows.case import CaseWorkflow
+from workflows.case_messages import TaskCompletion, TaskStatus
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 

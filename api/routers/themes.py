@@ -19,17 +19,17 @@ from api.errors import ApiError, not_found
 from api.routers.items import department_names
 from api.schemas import ThemeOut
 from core import guides, themes
-from core.models import Theme
-from core.security import Principal
-from core.types import (
+from core.catalogue import (
     GuideContent,
     ItemSnapshot,
-    Role,
     ThemeDefinition,
     ThemeForm,
     ThemeMemberSnapshot,
     ThemeSnapshot,
 )
+from core.models import Theme
+from core.security import Principal
+from core.types import Role
 
 router = APIRouter(prefix="/themes", tags=["themes"])
 

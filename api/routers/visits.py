@@ -33,17 +33,10 @@ from core.calendar import BEIJING
 from core.config import Settings
 from core.models import Case, Visit, VisitRating
 from core.security import Principal
-from core.types import (
-    DISTRICTS,
-    ON_SITE_CHANNELS,
-    RatingChannel,
-    Role,
-    VisitInput,
-    VisitRatingRequest,
-    VisitStatus,
-    VisitView,
-)
+from core.types import DISTRICTS, Role
+from workflows.rating_messages import ON_SITE_CHANNELS, RatingChannel
 from workflows.visit import VisitWorkflow, visit_workflow_id
+from workflows.visit_messages import VisitInput, VisitRatingRequest, VisitStatus, VisitView
 
 router = APIRouter(prefix="/visits", tags=["visits"])
 

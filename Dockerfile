@@ -44,8 +44,9 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=build /opt/venv /opt/venv
 
 # The source tree is kept as well, read-only and owned by root, and put first on the path
-# (PYTHONPATH): core.migrate finds the Alembic scripts in migrations/ next to the source,
-# and migrations/ is not part of the installed package.
+# (PYTHONPATH): core.migrate finds the Alembic scripts in migrations/ next to the source, and
+# core.demo_data the demo data in demo/ (for `scripts.bootstrap --seed`); neither folder is part
+# of the installed package.
 WORKDIR /app
 COPY . .
 RUN python -m compileall -q /app

@@ -36,6 +36,9 @@ from workflows.rating_messages import RatingChannel
 # The largest value an INTEGER column (and so a version number or a page offset) can hold.
 MAX_INT = 2**31 - 1
 
+# A theme's code (PUT /api/v1/themes/{code}).
+THEME_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
+
 # Dates and times are ISO 8601 text: no unix timestamps in disguise (`0` is not 1970-01-01).
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _ISO_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")

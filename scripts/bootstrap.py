@@ -12,12 +12,13 @@ import os
 from core.config import to_async_url
 from core.db import make_engine
 from core.migrate import upgrade
-from core.seed import seed
 
 
 async def bootstrap(database_url: str, with_demo_data: bool) -> None:
     await upgrade(database_url)
     if with_demo_data:
+        from core.seed import seed  # reads demo/, which migrations alone don't need
+
         engine = make_engine(to_async_url(database_url), pool_size=2)
         try:
             await seed(engine)

@@ -39,7 +39,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import search_attributes as sa
-from core.seed import DEMO_PASSWORD, DEPARTMENTS, demo_accounts
+from core.seed import DEMO, DEPARTMENTS, demo_accounts
 from scripts.bootstrap import bootstrap
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -438,7 +438,7 @@ class Stack:
             f"  Data           {self.cfg.data_dir}",
             f"  Demo accounts  {', '.join(general)}",
             f"                 <dept>-{'|'.join(suffixes)} for dept in {', '.join(DEPARTMENTS)}",
-            f"                 password: {DEMO_PASSWORD}",
+            f"                 password: {DEMO.password}  (demo/accounts.yaml)",
             "  Ctrl-C stops everything.",
             "=" * 72,
             "",

@@ -244,7 +244,7 @@ def test_dockerignore_keeps_what_the_image_needs_and_drops_local_state() -> None
         if line.strip() and not line.lstrip().startswith("#")
     ]
     needed = ["pyproject.toml", "worker.py", "migrations/env.py", "core/config.py", "api/main.py"]
-    needed += ["scripts/bootstrap.py", "workflows", "activities"]
+    needed += ["scripts/bootstrap.py", "workflows", "activities", "demo/accounts.yaml", "demo/items"]
     for path in needed:
         assert not dockerignored(path, patterns), f"{path} is excluded from the build context"
         assert (ROOT / path).exists(), path

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.deps import require_roles, session
 from api.errors import ApiError, not_found
 from api.routers.items import department_names
-from api.schemas import ThemeOut
+from api.schemas import THEME_CODE_PATTERN, ThemeOut
 from core import guides, themes
 from core.catalogue import (
     GuideContent,
@@ -34,7 +34,7 @@ from core.types import Role
 router = APIRouter(prefix="/themes", tags=["themes"])
 
 Db = Annotated[AsyncSession, Depends(session)]
-ThemeCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+ThemeCode = Annotated[str, Path(pattern=THEME_CODE_PATTERN)]
 
 
 @router.get("", response_model=list[ThemeOut])

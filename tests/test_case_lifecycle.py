@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api.workflow_calls import start_case
-from bench.http import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_TWICE
 from core.calendar import load_calendar
 from core.models import Submission
 from core.temporal import case_workflow_id
 from core.types import WithdrawRequest
 from tests.conftest import TASK_QUEUE, Api, idempotency_key
+from tests.data import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_TWICE
 from tests.helpers import (
     TWO_DEPARTMENTS,
     accept,

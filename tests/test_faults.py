@@ -31,11 +31,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from api.main import create_app
-from bench.http import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES
 from core.config import Settings
 from core.models import Case, NotificationRow, ReviewTaskRow, Submission, TimelineEntry
 from core.temporal import case_workflow_id
 from tests.conftest import Api, _free_port, idempotency_key
+from tests.data import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES
 from tests.helpers import accept
 from worker import build_worker
 

@@ -16,11 +16,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
-from bench.http import SIGN_TWICE
 from core.config import Settings
 from core.temporal import bundle_workflow_id, case_workflow_id, data_converter
 from tests.clock_reader import ClockReader
 from tests.conftest import Api
+from tests.data import SIGN_TWICE
 from tests.helpers import (
     HIRING_FORM,
     HIRING_MATERIALS,

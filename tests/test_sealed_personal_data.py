@@ -14,11 +14,11 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bench.http import SIGN_ONCE
 from core import fields
 from core.logmask import mask_text
 from core.types import mask_id_number, mask_phone
 from tests.conftest import Api, migrate, new_database
+from tests.data import SIGN_ONCE
 from tests.helpers import (
     accept,
     complete_tasks,

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
-from bench.http import SIGN_ONCE
 from core.config import Settings
 from core.models import Visit, VisitRating
 from core.temporal import data_converter
 from core.types import VisitInput, VisitStatus, VisitView
 from tests.conftest import TASK_QUEUE, Api, idempotency_key
+from tests.data import SIGN_ONCE
 from tests.helpers import (
     TWO_DEPARTMENTS,
     submit,

@@ -14,7 +14,7 @@ import pytest
 from tests.png import read_png
 from tests.test_catalogue import LABELS
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 PHONE = (412, 2600)  # CSS pixels: a common Android phone width, tall enough for the whole page

@@ -64,6 +64,8 @@ from tests.test_faults import (
 )
 from worker import build_worker
 
+pytestmark = pytest.mark.faults
+
 OUTAGE = float(os.environ.get("PG_OUTAGE_SECONDS", "12"))
 SIGN_ONCE_BODY = {
     "item_code": "market-001",

@@ -1,6 +1,8 @@
 # Developer entry points. Needs only GNU make and Python 3.11 (no Docker):
 #   make dev    the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it
-#   make test   the test suite (PYTEST_ARGS="-k lifecycle -x" to pass options)
+#   make test   the test suite (PYTEST_ARGS="-k lifecycle -x" to pass options); installs headless
+#               Chromium for the browser test first if it is missing (scripts/ensure_browser.sh)
+#   make test-fast  only the tests that need no server (no stack, faults, browser or bench marker)
 #   make lint   ruff check + format check
 #   make bench  benchmarks on their own embedded stack (BENCH_ARGS="--clients 16"; see python -m bench -h)
 
@@ -11,14 +13,18 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# The markers are registered in pyproject.toml; tests/conftest.py applies `stack`.
+FAST_TESTS := not stack and not faults and not browser and not bench
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap dev test lint format bench
+.PHONY: help bootstrap dev test test-fast lint format bench
 
 help:
 	@echo "make bootstrap  create $(VENV) and install the project with its [dev] extras"
 	@echo "make dev        run the whole stack locally (data in .data/, Ctrl-C stops it)"
-	@echo "make test       run the tests (PYTEST_ARGS=... passes options to pytest)"
+	@echo "make test       run every test (PYTEST_ARGS=... passes options to pytest); installs"
+	@echo "                headless Chromium + CJK fonts with apt-get first if they are missing"
+	@echo "make test-fast  only the tests that need no server: -m \"$(FAST_TESTS)\""
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make format     ruff format and ruff check --fix"
 
@@ -34,7 +40,11 @@ dev: bootstrap
 	$(VENV_PYTHON) -m scripts.dev
 
 test: bootstrap
+	sh scripts/ensure_browser.sh
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-fast: bootstrap
+	$(VENV_PYTHON) -m pytest -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 lint: bootstrap
 	$(VENV_PYTHON) -m ruff check .

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from bench.common import all_runs, history_cost, stack_config, table
 from bench.http import API, APPROVE, BenchError, Http, _polls
-from bench.run import all_runs, history_cost, stack_config, table
 from core.config import Settings
 from core.temporal import bundle_workflow_id, case_workflow_id, data_converter
 from scripts.dev import HOST, Stack

@@ -36,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from bench.common import stack_config, table
 from bench.http import API, APPROVE, SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES, USERS, BenchError
-from bench.run import stack_config, table
 from core.config import Settings, to_async_url
 from core.db import make_engine
 from core.models import Case, NotificationRow, Rating, ReviewTaskRow, Submission, TimelineEntry

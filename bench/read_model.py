@@ -33,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.policy import case_scope
 from api.routers.cases import get_case, list_cases
-from bench.run import table
+from bench.common import table
 from core.config import to_async_url
 from core.db import make_engine
 from core.models import Case

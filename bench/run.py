@@ -17,14 +17,12 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -32,16 +30,16 @@ from pathlib import Path
 from typing import TextIO
 
 import psutil
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHistory
+from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
-from bench import hello
+from bench import bundle, hello
+from bench.common import HistoryCost, all_runs, history_cost, stack_config, table
 from bench.http import APPROVE, BenchError, Http, Samples
 from core import search_attributes as sa
 from core.config import Settings
 from core.temporal import bundle_workflow_id, case_workflow_id, data_converter
-from scripts.dev import HOST, ChildDied, Config, Stack, StartupFailed, Stopped
+from scripts.dev import HOST, ChildDied, Stack, StartupFailed, Stopped
 
 HELLO_PHASE = "hello-world throughput (SDK)"
 TWIN_PHASE = "case twin throughput (SDK)"
@@ -124,34 +122,6 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(**vars(opts))
 
 
-# ---- the stack ------------------------------------------------------------------------------
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def stack_config(data_dir: Path) -> Config:
-    api, temporal, ui = _free_ports(3)
-    # Never an external database or cluster from the environment: the bench measures its own.
-    return Config(
-        data_dir=data_dir,
-        api_port=api,
-        temporal_port=temporal,
-        ui_port=ui,
-        namespace="default",
-        external_database_url=None,
-        external_temporal_address=None,
-    )
-
-
 # ---- measuring ------------------------------------------------------------------------------
 
 
@@ -185,48 +155,6 @@ async def run_clients(
     started = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(min(clients, total))))
     return Rate(done, time.perf_counter() - started)
-
-
-@dataclass
-class HistoryCost:
-    events: list[int] = field(default_factory=list)
-    activities: list[int] = field(default_factory=list)
-    workflow_tasks: list[int] = field(default_factory=list)
-    updates: list[int] = field(default_factory=list)
-    by_type: Counter[str] = field(default_factory=Counter)
-
-    def mean(self, what: str) -> float:
-        values = getattr(self, what)
-        return statistics.fmean(values) if values else float("nan")
-
-    def add(self, histories: list[WorkflowHistory]) -> None:
-        """One entry: these histories together (a workflow's runs, or a bundle and its members)."""
-        types = [e.event_type for history in histories for e in history.events]
-        self.events.append(len(types))
-        self.activities.append(types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED))
-        self.workflow_tasks.append(types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED))
-        self.updates.append(types.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED))
-        self.by_type.update(EventType.Name(t).removeprefix("EVENT_TYPE_") for t in types)
-
-
-async def all_runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
-    """Every run of a closed workflow (it may have continued as new), the first first."""
-    handle = client.get_workflow_handle(workflow_id)
-    await asyncio.wait_for(handle.result(), timeout=60)  # closed: the history is complete
-    run_id = (await handle.describe()).raw_description.workflow_execution_info.first_run_id
-    histories = []
-    while run_id:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        histories.append(history)
-        run_id = history.events[-1].workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-    return histories
-
-
-async def history_cost(client: Client, workflow_ids: list[str]) -> HistoryCost:
-    cost = HistoryCost()
-    for wid in workflow_ids:
-        cost.add(await all_runs(client, wid))
-    return cost
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
@@ -358,8 +286,6 @@ class Bench:
 
     async def bundle_cost(self) -> HistoryCost:
         """A 5-member bundle ("开办餐饮店一件事") as one entry: the bundle's runs and its members'."""
-        from bench import bundle  # it builds on this module
-
         await self.http.login(bundle.USERS)
         cost = HistoryCost()
         for _ in range(self.opts.shape_repeats):
@@ -564,17 +490,6 @@ def _ms(seconds: float) -> str:
 
 def _ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x" if base else "n/a"
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        pairs = enumerate(zip(cells, widths, strict=True))
-        padded = (c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs)
-        return "  ".join(padded)
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
 
 
 def machine() -> str:

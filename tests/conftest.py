@@ -34,8 +34,32 @@ from scripts.bootstrap import bootstrap
 from worker import build_worker
 
 TASK_QUEUE = "gov-cases-test"
+# A test using any of these (directly or through another fixture) gets the `stack` marker:
+# they start or reach PostgreSQL, the Temporal dev server, a worker or the API. Temporal's
+# time-skipping test server alone (tests/workflows/conftest.py) is not the stack.
+STACK_FIXTURES = frozenset(
+    {
+        "database_url",
+        "engine",
+        "temporal_env",
+        "client",
+        "worker",
+        "api_url",
+        "api",
+        # servers a test file starts for itself
+        "dev_server",  # test_compose.py
+        "own_temporal",  # test_outages.py
+        "own_postgres",  # test_outages.py
+    }
+)
 BUNDLE_HISTORY_LIMIT = 60
 SESSION = {"scope": "session", "loop_scope": "session"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
 
 
 def venv_binary(name: str) -> str:

@@ -8,13 +8,12 @@ from collections.abc import Callable
 
 from temporalio.client import Client
 
-# One item per signature mode (shared with the benchmarks, which drive the same lifecycle).
-from bench.http import SIGN_ONCE
 from core.form_fields import credit_code_for
 from core.seed import seed_snapshot
 from core.temporal import case_workflow_id
 from core.types import Actor, Role
 from tests.conftest import Api, idempotency_key
+from tests.data import SIGN_ONCE
 from workflows.case_messages import CaseInput
 
 TWO_DEPARTMENTS = ("culture-001", ["C01", "C02", "C03"])

@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.bench
+
 ROOT = Path(__file__).resolve().parent.parent
 COUNTS = {"--cases": 3, "--twins": 3, "--hello": 4}
 ARGS = [

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from bench.http import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_TWICE
 from core.calendar import load_calendar
 from core.models import Submission
 from core.temporal import case_workflow_id
 from tests.conftest import Api, idempotency_key
+from tests.data import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_TWICE
 from tests.helpers import (
     TWO_DEPARTMENTS,
     accept,

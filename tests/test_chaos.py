@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.chaos import FAULT_LABELS
+
+pytestmark = pytest.mark.faults
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--cases", "6", "--clients", "3", "--interval", "3", "--pg-outage", "3", "--rounds", "1"]

@@ -693,6 +693,7 @@ def test_search_attribute_job_fails_on_a_conflicting_type(
     assert "different type" in result.stderr
 
 
+@pytest.mark.stack  # a PostgreSQL server of its own
 def test_postgres_init_script_and_migrate_command_work_as_the_app_role(
     services: dict, tmp_path: Path
 ) -> None:

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from core import search_attributes as sa
+
+pytestmark = pytest.mark.stack  # its own stack, in subprocesses
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 120.0

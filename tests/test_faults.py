@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,13 +32,15 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from api.main import create_app
-from bench.http import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES
 from core.config import Settings
 from core.models import Case, NotificationRow, ReviewTaskRow, Submission, TimelineEntry
 from core.temporal import case_workflow_id
 from tests.conftest import Api, _free_port, idempotency_key
+from tests.data import SIGN_ONCE, SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES
 from tests.helpers import accept
 from worker import build_worker
+
+pytestmark = pytest.mark.faults
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 90.0  # s: bound on any wait for something asynchronous (a killed worker's activities

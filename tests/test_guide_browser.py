@@ -1,5 +1,6 @@
 """The public guide page in a real browser: headless Chromium (Debian's `chromium` package, which
-.ci/run installs) opens it at phone size; the screenshot lands in the test artefacts."""
+`make test` installs through scripts/ensure_browser.sh) opens it at phone size; the screenshot
+lands in the test artefacts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from tests.png import read_png
 from tests.test_catalogue import LABELS
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 PHONE = (412, 2600)  # CSS pixels: a common Android phone width, tall enough for the whole page
@@ -21,7 +22,7 @@ PHONE = (412, 2600)  # CSS pixels: a common Android phone width, tall enough for
 
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "headless Chromium is required: apt-get install chromium fonts-noto-cjk (.ci/run does it)"
+    assert found, "headless Chromium is required: sh scripts/ensure_browser.sh (make test runs it)"
     return found
 
 

@@ -37,7 +37,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from api.errors import database_unreachable
-from bench.http import SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES
 from core import search_attributes as sa
 from core.config import Settings, to_async_url
 from core.db import make_engine
@@ -45,6 +44,7 @@ from core.models import NotificationRow, TimelineEntry
 from core.temporal import case_workflow_id, data_converter
 from scripts.bootstrap import bootstrap
 from tests.conftest import Api, _free_port, idempotency_key, venv_binary
+from tests.data import SIGN_ONCE_EVENTS, SIGN_ONCE_UPDATES
 from tests.helpers import (
     accept,
     complete_tasks,
@@ -63,6 +63,8 @@ from tests.test_faults import (
     in_process_api,
 )
 from worker import build_worker
+
+pytestmark = pytest.mark.faults
 
 OUTAGE = float(os.environ.get("PG_OUTAGE_SECONDS", "12"))
 SIGN_ONCE_BODY = {

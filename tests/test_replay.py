@@ -17,12 +17,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Worker
 
-from bench.http import SIGN_TWICE
 from core.seed import seed_snapshot
 from core.temporal import bundle_workflow_id, case_workflow_id
 from tests.changed_case import CaseWithAnUnversionedChange
 from tests.clock_reader import ClockReader
 from tests.conftest import Api
+from tests.data import SIGN_TWICE
 from tests.helpers import (
     HIRING_FORM,
     HIRING_MATERIALS,

@@ -15,10 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.routers.personal_data import mask_id_number, mask_phone
-from bench.http import SIGN_ONCE
 from core import fields
 from core.logmask import mask_text
 from tests.conftest import Api, migrate, new_database
+from tests.data import SIGN_ONCE
 from tests.helpers import (
     accept,
     complete_tasks,

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pytest
 
-from bench.http import SIGN_TWICE
 from core.calendar import BEIJING
 from tests.conftest import Api
+from tests.data import SIGN_TWICE
 from tests.helpers import (
     accept,
     submit,

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from bench.http import SIGN_ONCE
 from core.models import Visit, VisitRating
 from tests.conftest import TASK_QUEUE, Api, idempotency_key
+from tests.data import SIGN_ONCE
 from tests.helpers import (
     TWO_DEPARTMENTS,
     submit,

@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.bundle_messages import (
         APPROVED_CASE,
         FAILED_CASE,
+        AcceptMember,
+        AskMemberForSupplements,
         BundleAcceptRequest,
         BundleCarry,
         BundleCommand,
@@ -46,9 +48,13 @@ with workflow.unsafe.imports_passed_through():
         BundleSupplyRequest,
         BundleView,
         BundleWithdrawRequest,
+        DeliverMember,
+        MemberAction,
         MemberReport,
         MemberState,
         MemberView,
+        SupplyMember,
+        WithdrawMember,
     )
     from workflows.case_messages import (
         WITHDRAWABLE,
@@ -332,7 +338,7 @@ class BundleWorkflow:
             and m.case_id not in self._auto_accepted
         ]
         self._auto_accepted.update(m.case_id for m in fresh if m.case_id)
-        await asyncio.gather(*(self._command(m, "accept", self._clerk()) for m in fresh))
+        await asyncio.gather(*(self._command(m, AcceptMember(), self._clerk()) for m in fresh))
 
     def _settle_status(self) -> None:
         view = self._view
@@ -396,7 +402,7 @@ class BundleWorkflow:
         later = f"；{'、'.join(waiting)}将在前置事项办结后自动受理" if waiting else ""
         names = "、".join(m.item_name for m in targets)
         self._log("accepted", req.actor, f"已一窗统一受理：{names}{later}", notify=True)
-        await self._command_all([(m, {}) for m in targets], "accept", req.actor)
+        await self._command_all([(m, AcceptMember()) for m in targets], req.actor)
         return self._view
 
     @accept.validator
@@ -417,8 +423,8 @@ class BundleWorkflow:
         reason = f"。说明：{req.reason}" if req.reason else ""
         message = f"请一次性补正以下材料：{names}（涉及：{items}）{reason}"
         self._log("supplement_requested", req.actor, message, notify=True)
-        commands = [(m, {"materials": codes, "reason": req.reason}) for m, codes in affected]
-        await self._command_all(commands, "supplement", req.actor)
+        notices = [(m, AskMemberForSupplements(materials=codes, reason=req.reason)) for m, codes in affected]
+        await self._command_all(notices, req.actor)
         return self._view
 
     @request_supplement.validator
@@ -436,9 +442,8 @@ class BundleWorkflow:
         view.missing_materials, view.status = [], self._resume_status
         self._log("supplemented", req.actor, f"已补正材料：{names}，各事项继续办理", notify=True)
         waiting = self._members_in({CaseStatus.SUPPLEMENT_REQUESTED})
-        await self._command_all(
-            [(m, {"materials": m.missing_materials}) for m in waiting], "supply", req.actor
-        )
+        supplies = [(m, SupplyMember(materials=m.missing_materials)) for m in waiting]
+        await self._command_all(supplies, req.actor)
         return self._view
 
     @supply.validator
@@ -461,7 +466,7 @@ class BundleWorkflow:
         else:
             message = f"已按您的选择先行送达（{how}）：{names}；其余事项办结后再行送达"
         self._log("delivered", req.actor, message, notify=True)
-        await self._command_all([(m, {"method": req.method}) for m in targets], "deliver", req.actor)
+        await self._command_all([(m, DeliverMember(method=req.method)) for m in targets], req.actor)
         return self._view
 
     @deliver.validator
@@ -514,7 +519,7 @@ class BundleWorkflow:
         why = f"：{req.reason}" if req.reason else ""
         self._log("withdrawn", req.actor, f"申请人已撤回本“一件事”中尚未办结的事项{why}", notify=True)
         targets = self._members_in(set(WITHDRAWABLE))
-        await self._command_all([(m, {"reason": req.reason}) for m in targets], "withdraw", req.actor)
+        await self._command_all([(m, WithdrawMember(reason=req.reason)) for m in targets], req.actor)
         return self._view
 
     @withdraw.validator
@@ -572,10 +577,10 @@ class BundleWorkflow:
                 found.append((member, local))
         return found
 
-    async def _command(self, member: MemberView, kind: str, actor: Actor, **fields) -> int:
+    async def _command(self, member: MemberView, action: MemberAction, actor: Actor) -> int:
         self._command_seq += 1
         command_id = self._command_seq
-        command = BundleCommand(command_id=command_id, kind=kind, actor=actor, **fields)
+        command = BundleCommand(command_id=command_id, actor=actor, action=action)
         assert member.case_id is not None
         handle = workflow.get_external_workflow_handle(case_workflow_id(member.case_id))
         try:
@@ -585,9 +590,10 @@ class BundleWorkflow:
             self._refusals[command_id] = "办件流程已结束"
         return command_id
 
-    async def _command_all(self, commands: list[tuple[MemberView, dict]], kind: str, actor: Actor) -> None:
+    async def _command_all(self, commands: list[tuple[MemberView, MemberAction]], actor: Actor) -> None:
         """Send each member its command, then wait (bounded) until every one has handled it."""
-        ids = await asyncio.gather(*(self._command(m, kind, actor, **fields) for m, fields in commands))
+        kind = commands[0][1].kind if commands else "none"
+        ids = await asyncio.gather(*(self._command(m, action, actor) for m, action in commands))
         try:
             await workflow.wait_condition(lambda: all(i in self._acks for i in ids), timeout=_ACK_WAIT)
         except TimeoutError:
@@ -628,7 +634,12 @@ class BundleWorkflow:
             view = self._view.model_copy(deep=True)
             return BundleRecordRequest(view=view, events=events, notifications=notes)
 
-        await self._steps.record(BundleRecordActivities.record_bundle, request)
+        # A regular activity, not a local one: the bundle is the parent of its member cases, whose
+        # completions arrive at any moment. A workflow task that completes the bundle fails on such
+        # an event (UnhandledCommand), and with it the update it accepted, such as the rating that
+        # closes the bundle; with a regular activity the acceptance and the completion never share
+        # a task.
+        await self._steps.record(BundleRecordActivities.record_bundle, request, local=False)
 
 
 def _failed(member: MemberView) -> bool:

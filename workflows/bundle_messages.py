@@ -6,6 +6,7 @@ effects.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -142,15 +143,45 @@ class BundleInput(BaseModel):
     carried: BundleCarry | None = None
 
 
+class AcceptMember(BaseModel):
+    kind: Literal["accept"] = "accept"
+
+
+class AskMemberForSupplements(BaseModel):
+    """The member's part of the bundle's one supplement notice (一次性告知)."""
+
+    kind: Literal["supplement"] = "supplement"
+    materials: list[str]
+    reason: str = ""
+
+
+class SupplyMember(BaseModel):
+    kind: Literal["supply"] = "supply"
+    materials: list[str]
+
+
+class DeliverMember(BaseModel):
+    kind: Literal["deliver"] = "deliver"
+    method: DeliveryMethod
+
+
+class WithdrawMember(BaseModel):
+    kind: Literal["withdraw"] = "withdraw"
+    reason: str = ""
+
+
+MemberAction = Annotated[
+    AcceptMember | AskMemberForSupplements | SupplyMember | DeliverMember | WithdrawMember,
+    Field(discriminator="kind"),
+]
+
+
 class BundleCommand(BaseModel):
     """An action the bundle's one window takes on a member case (sent as a signal)."""
 
     command_id: int
-    kind: str  # accept | supplement | supply | deliver | withdraw
     actor: Actor
-    materials: list[str] = Field(default_factory=list)
-    reason: str = ""
-    method: DeliveryMethod | None = None
+    action: MemberAction
 
 
 class MemberReport(BaseModel):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import assert_never
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
@@ -30,7 +31,15 @@ with workflow.unsafe.imports_passed_through():
     from core.form_fields import result_number
     from core.temporal import bundle_workflow_id
     from core.types import Actor, CaseErrorCode, Role
-    from workflows.bundle_messages import BundleCommand, MemberReport
+    from workflows.bundle_messages import (
+        AcceptMember,
+        AskMemberForSupplements,
+        BundleCommand,
+        DeliverMember,
+        MemberReport,
+        SupplyMember,
+        WithdrawMember,
+    )
     from workflows.calendar_messages import DeadlineSpec
     from workflows.case_messages import (
         SIGNERS,
@@ -596,31 +605,33 @@ class CaseWorkflow:
         if cmd.command_id in self._acks:  # not yet carried by a report
             await self._report_to_bundle()
 
-    def _command(self, cmd: BundleCommand) -> tuple:
+    def _command(self, cmd: BundleCommand) -> tuple[Callable, Callable, object]:
+        """The update a command stands for: its handler, its validator and its request."""
         actor = cmd.actor
-        if cmd.kind == "accept":
-            req = AcceptanceRequest(actor=actor, decision=AcceptanceDecision.ACCEPT)
-            return self.decide_acceptance, self._validate_acceptance, req
-        if cmd.kind == "supplement" and self._view.status == CaseStatus.SUBMITTED:
-            req = AcceptanceRequest(
-                actor=actor,
-                decision=AcceptanceDecision.SUPPLEMENT,
-                missing_materials=cmd.materials,
-                reason=cmd.reason,
-            )
-            return self.decide_acceptance, self._validate_acceptance, req
-        if cmd.kind == "supplement":
-            req = SupplementNotice(actor=actor, missing_materials=cmd.materials, reason=cmd.reason)
-            return self.request_supplement, self._validate_request_supplement, req
-        if cmd.kind == "supply":
-            return (
-                self.supply_materials,
-                self._validate_supply,
-                SupplementRequest(actor=actor, materials=cmd.materials),
-            )
-        if cmd.kind == "withdraw":
-            return self.withdraw, self._validate_withdraw, WithdrawRequest(actor=actor, reason=cmd.reason)
-        return self.deliver, self._validate_deliver, DeliveryRequest(actor=actor, method=cmd.method)
+        match cmd.action:
+            case AcceptMember():
+                req = AcceptanceRequest(actor=actor, decision=AcceptanceDecision.ACCEPT)
+                return self.decide_acceptance, self._validate_acceptance, req
+            case AskMemberForSupplements(materials=materials, reason=reason):
+                if self._view.status == CaseStatus.SUBMITTED:
+                    req = AcceptanceRequest(
+                        actor=actor,
+                        decision=AcceptanceDecision.SUPPLEMENT,
+                        missing_materials=materials,
+                        reason=reason,
+                    )
+                    return self.decide_acceptance, self._validate_acceptance, req
+                notice = SupplementNotice(actor=actor, missing_materials=materials, reason=reason)
+                return self.request_supplement, self._validate_request_supplement, notice
+            case SupplyMember(materials=materials):
+                supply = SupplementRequest(actor=actor, materials=materials)
+                return self.supply_materials, self._validate_supply, supply
+            case WithdrawMember(reason=reason):
+                return self.withdraw, self._validate_withdraw, WithdrawRequest(actor=actor, reason=reason)
+            case DeliverMember(method=method):
+                return self.deliver, self._validate_deliver, DeliveryRequest(actor=actor, method=method)
+            case _:
+                assert_never(cmd.action)
 
     async def _report_to_bundle(self) -> None:
         """Tell the bundle where this member stands, when that changed or a command was handled."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.common import quick_activity
+from workflows.common import QUICK, RETRY_FOREVER, quick_activity
 
 with workflow.unsafe.imports_passed_through():
     from core.types import Actor
@@ -55,15 +55,25 @@ class Steps:
         )
 
     async def record(
-        self, activity: Callable[..., Any], request: Callable[[list[CaseEvent], list[Notification]], Any]
+        self,
+        activity: Callable[..., Any],
+        request: Callable[[list[CaseEvent], list[Notification]], Any],
+        local: bool = True,
     ) -> None:
         """Hand the read model what is new. `request` builds the activity's argument from the
         events and notices claimed (claimed before the await, so none goes twice), or returns None
         when there is nothing to write. Writes side by side could commit out of order and show a
-        later state before an earlier notice, so they take turns."""
+        later state before an earlier notice, so they take turns. `local=False` for a workflow
+        whose children may end at any moment (see BundleWorkflow._record)."""
         async with self._writing:
             events, notes = self._events, self._notes
             self._events, self._notes = [], []
             argument = request(events, notes)
-            if argument is not None:
+            if argument is None:
+                return
+            if local:
                 await quick_activity(activity, argument)
+            else:
+                await workflow.execute_activity(
+                    activity, argument, start_to_close_timeout=QUICK, retry_policy=RETRY_FOREVER
+                )

@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from api import intake
 from api.deps import current_principal, require_roles, session, settings, temporal
-from api.errors import ApiError, not_found
+from api.errors import ApiError, found
 from api.policy import (
     BUNDLE_ACTION_ROLES,
     BundleAction,
@@ -314,10 +314,7 @@ async def _contact_clerk(db: AsyncSession, principal: Principal, district: str) 
 
 
 async def _load(db: AsyncSession, bundle_id: str) -> Bundle:
-    bundle = await db.get(Bundle, bundle_id)
-    if bundle is None:
-        raise not_found("“一件事”", "bundle_not_found")
-    return bundle
+    return found(await db.get(Bundle, bundle_id), "“一件事”", "bundle_not_found")
 
 
 async def _bundle_out(db: AsyncSession, bundle: Bundle) -> BundleOut:

@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from api import intake
 from api.deps import autocommit_session, case_scopes, current_principal, require_roles, settings, temporal
-from api.errors import ApiError, not_found
+from api.errors import ApiError, found
 from api.policy import (
     ACTION_ROLES,
     CaseAction,
@@ -265,10 +265,7 @@ async def _send(db: AsyncSession, client: Client, case_id: str, action: CaseActi
 
 
 async def _load(db: AsyncSession, case_id: str) -> Case:
-    case = await db.get(Case, case_id)
-    if case is None:
-        raise not_found("办件", "case_not_found")
-    return case
+    return found(await db.get(Case, case_id), "办件", "case_not_found")
 
 
 async def _scope_of(
@@ -279,9 +276,8 @@ async def _scope_of(
     if not also and (known := scopes.get(case_id)) is not None:
         return known, []
     columns = [getattr(Case, c) for c in CaseScope._fields]
-    row = (await db.exec(select(*columns, *also).where(Case.case_id == case_id))).first()
-    if row is None:
-        raise not_found("办件", "case_not_found")
+    query = select(*columns, *also).where(Case.case_id == case_id)
+    row = found((await db.exec(query)).first(), "办件", "case_not_found")
     fields = len(CaseScope._fields)
     scope = CaseScope(*row[:fields])
     scopes.put(case_id, scope)

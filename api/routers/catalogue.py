@@ -16,7 +16,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import require_roles, session
-from api.errors import ApiError, not_found
+from api.errors import ApiError, found, not_found
 from api.routers.items import department_names
 from api.schemas import (
     MAX_INT,
@@ -55,17 +55,12 @@ async def _versions(db: AsyncSession, code: str) -> list[GuideVersion]:
 
 async def _lock_item(db: AsyncSession, code: str) -> ServiceItem:
     """Serialize version changes of one item (new draft, publish) on its catalogue row."""
-    item = (await db.exec(select(ServiceItem).where(ServiceItem.code == code).with_for_update())).first()
-    if item is None:
-        raise not_found("事项", "item_not_found")
-    return item
+    query = select(ServiceItem).where(ServiceItem.code == code).with_for_update()
+    return found((await db.exec(query)).first(), "事项", "item_not_found")
 
 
 async def _version(db: AsyncSession, code: str, version: int) -> GuideVersion:
-    row = await db.get(GuideVersion, (code, version))
-    if row is None:
-        raise not_found("指南版本", "version_not_found")
-    return row
+    return found(await db.get(GuideVersion, (code, version)), "指南版本", "version_not_found")
 
 
 async def _in_force_version(db: AsyncSession, code: str) -> int | None:

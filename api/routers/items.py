@@ -17,7 +17,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import session
-from api.errors import ApiError, not_found
+from api.errors import ApiError, found, not_found
 from api.schemas import MAX_INT, DepartmentOut, GuideOut, GuideSettingsOut, ItemOut
 from core import guides
 from core.flowchart import flowchart_svg
@@ -54,10 +54,7 @@ async def list_items(db: Db) -> list[ItemOut]:
 
 @router.get("/{code}", response_model=ItemOut)
 async def get_item(code: str, db: Db) -> ItemOut:
-    item = await load_item(db, code)
-    if item is None:
-        raise not_found("事项", "item_not_found")
-    return item
+    return found(await load_item(db, code), "事项", "item_not_found")
 
 
 async def published_guide(

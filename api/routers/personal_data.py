@@ -17,7 +17,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import current_principal, require_roles, session
-from api.errors import forbidden, not_found
+from api.errors import forbidden, found
 from api.policy import case_scope, ensure_can_view, sees_personal_data
 from api.routers.cases import _summary
 from api.schemas import MAX_INT, CasePage, Strict
@@ -73,9 +73,7 @@ def _opt(value: str | None, mask, full: bool) -> str | None:
 async def case_applicant(
     case_id: str, db: Db, principal: Annotated[Principal, Depends(current_principal)]
 ) -> ApplicantOut:
-    case = await db.get(Case, case_id)
-    if case is None:
-        raise not_found("办件", "case_not_found")
+    case = found(await db.get(Case, case_id), "办件", "case_not_found")
     ensure_can_view(principal, case)
     submission = await db.get(Submission, case_id)
     data = (submission.applicant if submission else None) or {}
@@ -122,9 +120,7 @@ async def complaint(
 ) -> ComplaintOut:
     """Supervisors (the 12345 desk, who call the caller back) see the caller in full; the
     department the complaint concerns sees it masked."""
-    row = await db.get(Complaint, complaint_id)
-    if row is None:
-        raise not_found("投诉", "complaint_not_found")
+    row = found(await db.get(Complaint, complaint_id), "投诉", "complaint_not_found")
     if principal.role != Role.SUPERVISOR and principal.department != row.department:
         raise forbidden("无权查看该投诉", "complaint_forbidden")
     full = principal.role == Role.SUPERVISOR

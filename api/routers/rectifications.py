@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api.deps import require_roles, session, temporal
-from api.errors import ApiError, forbidden, not_found
+from api.errors import ApiError, forbidden, found
 from api.schemas import ExplainIn, FeedbackIn, RectifyIn, ReviewIn, VerifyIn
 from api.workflow_calls import send_update
 from core.models import Rectification
@@ -123,9 +123,7 @@ async def _step(db, client, principal: Principal, rectification_id: str, update,
 
 
 async def _load(db: AsyncSession, principal: Principal, rectification_id: str) -> Rectification:
-    row = await db.get(Rectification, rectification_id)
-    if row is None:
-        raise not_found("整改事项", "rectification_not_found")
+    row = found(await db.get(Rectification, rectification_id), "整改事项", "rectification_not_found")
     scope = _scope(principal)
     visible = scope is None or (
         row.department == principal.department

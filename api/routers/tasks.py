@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api.deps import autocommit_session, current_principal, require_roles, temporal
-from api.errors import ApiError, forbidden, not_found
+from api.errors import ApiError, forbidden, found
 from api.schemas import TaskComplete, TaskOut
 from api.workflow_calls import send_update
 from core.models import ReviewTaskRow
@@ -68,9 +68,8 @@ async def complete_task(
 
 
 async def _open_task(db: AsyncSession, task_id: str, principal: Principal) -> ReviewTaskRow:
-    task = (await db.exec(select(ReviewTaskRow).where(ReviewTaskRow.task_id == task_id))).first()
-    if task is None:
-        raise not_found("待办任务", "task_not_found")
+    query = select(ReviewTaskRow).where(ReviewTaskRow.task_id == task_id)
+    task = found((await db.exec(query)).first(), "待办任务", "task_not_found")
     if task.department != principal.department:
         raise ApiError(403, "wrong_department", "该任务不属于本部门")
     if task.status != TaskStatus.PENDING:

@@ -15,7 +15,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import require_roles, session
-from api.errors import ApiError, not_found
+from api.errors import ApiError, found
 from api.routers.items import department_names
 from api.schemas import ThemeOut
 from core import guides, themes
@@ -95,10 +95,7 @@ async def theme_snapshot(db: AsyncSession, code: str) -> ThemeSnapshot:
 
 
 async def _load(db: AsyncSession, code: str) -> Theme:
-    row = await db.get(Theme, code)
-    if row is None:
-        raise not_found("主题", "theme_not_found")
-    return row
+    return found(await db.get(Theme, code), "主题", "theme_not_found")
 
 
 def _out(row: Theme) -> ThemeOut:

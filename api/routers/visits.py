@@ -25,7 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.deps import require_roles, session, settings, temporal
-from api.errors import ApiError, forbidden, not_found
+from api.errors import ApiError, forbidden, found
 from api.policy import can_view
 from api.schemas import VisitCreate, VisitRatingIn
 from api.workflow_calls import send_update
@@ -240,10 +240,7 @@ def _same_request(existing: Visit, digest: str) -> Visit:
 
 
 async def _load(db: AsyncSession, visit_id: str) -> Visit:
-    visit = await db.get(Visit, visit_id)
-    if visit is None:
-        raise not_found("该次办事", "visit_not_found")
-    return visit
+    return found(await db.get(Visit, visit_id), "该次办事", "visit_not_found")
 
 
 async def _start(client: Client, cfg: Settings, visit: Visit) -> VisitView:

@@ -96,8 +96,7 @@ async def set_day(
 ) -> CalendarChangeOut:
     _in_range(day)
     await db.exec(_upsert(day, body.working, body.reason, principal.username))
-    await db.commit()
-    return await _rearm(client, cfg, day, day)
+    return await _commit_and_rearm(db, client, cfg, day, day)
 
 
 @router.delete("/days/{day}", response_model=CalendarChangeOut)
@@ -110,8 +109,7 @@ async def clear_day(
 ) -> CalendarChangeOut:
     _in_range(day)
     await db.exec(delete(CalendarOverride).where(CalendarOverride.day == day))
-    await db.commit()
-    return await _rearm(client, cfg, day, day)
+    return await _commit_and_rearm(db, client, cfg, day, day)
 
 
 @router.put("/years/{year}", response_model=CalendarChangeOut)
@@ -137,8 +135,7 @@ async def upload_year(
     )
     update = {"notice": body.notice, "uploaded_by": principal.username, "uploaded_at": datetime.now(UTC)}
     await db.exec(schedule.on_conflict_do_update(index_elements=["year"], set_=update))
-    await db.commit()
-    return await _rearm(client, cfg, date(year, 1, 1), date(year, 12, 31))
+    return await _commit_and_rearm(db, client, cfg, date(year, 1, 1), date(year, 12, 31))
 
 
 def _upsert(day: date, working: bool, reason: str, username: str):
@@ -147,7 +144,12 @@ def _upsert(day: date, working: bool, reason: str, username: str):
     return stmt.on_conflict_do_update(index_elements=["day"], set_=values)
 
 
-async def _rearm(client: Client, cfg: Settings, first: date, last: date) -> CalendarChangeOut:
+async def _commit_and_rearm(
+    db: AsyncSession, client: Client, cfg: Settings, first: date, last: date
+) -> CalendarChangeOut:
+    """Commit the change, then start re-arming the open cases whose deadlines span it (the
+    workflow reads the calendar as committed)."""
+    await db.commit()
     change = CalendarChange(change_id=uuid.uuid4().hex, first_day=first, last_day=last)
     workflow_id = f"calendar-change-{change.change_id}"
     try:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api import intake
-from api.deps import current_principal, require_roles, session, settings, temporal
+from api.deps import Caller, Cfg, Db, IdempotencyKey, Temporal, require_roles
 from api.errors import ApiError, found
 from api.policy import (
     BUNDLE_ACTION_ROLES,
@@ -40,7 +40,6 @@ from api.schemas import (
 )
 from api.workflow_calls import send_update, start_bundle
 from core import form_fields, themes
-from core.config import Settings
 from core.models import Account, Bundle, Submission, TimelineEntry
 from core.security import Principal
 from core.temporal import bundle_workflow_id
@@ -66,9 +65,6 @@ from workflows.bundle import BundleWorkflow
 
 router = APIRouter(prefix="/bundles", tags=["bundles"])
 
-Db = Annotated[AsyncSession, Depends(session)]
-Temporal = Annotated[Client, Depends(temporal)]
-Caller = Annotated[Principal, Depends(current_principal)]
 BundleId = Annotated[str, Path(max_length=32)]
 _OPEN = [
     BundleStatus.SUBMITTED,
@@ -87,9 +83,9 @@ async def submit_bundle(
     body: BundleCreate,
     db: Db,
     client: Temporal,
-    cfg: Annotated[Settings, Depends(settings)],
+    cfg: Cfg,
     principal: Annotated[Principal, Depends(require_roles(Role.APPLICANT, Role.CLERK))],
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> BundleOut:
     """上一网、填一表: one form and one set of materials for every item of the theme."""
     theme = await _theme_or_422(db, body.theme_code)

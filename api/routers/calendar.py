@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.deps import Services, require_roles, services, session, settings, temporal
+from api.deps import Cfg, Db, Svc, Temporal, require_roles
 from api.errors import ApiError
 from api.schemas import (
     CalendarChangeOut,
@@ -38,7 +38,6 @@ from workflows.calendar_change import CalendarChangeWorkflow
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
 
-Db = Annotated[AsyncSession, Depends(session)]
 Operator = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
 MAX_SPAN = 366
 
@@ -56,7 +55,7 @@ def _in_range(*days: date) -> None:
 async def days(
     first: Annotated[IsoDate, Query(alias="from")],
     last: Annotated[IsoDate, Query(alias="to")],
-    svc: Services = Depends(services),
+    svc: Svc,
 ) -> list[CalendarDayOut]:
     _in_range(first, last)
     if not 0 <= (last - first).days < MAX_SPAN:
@@ -68,7 +67,7 @@ async def days(
 @router.get("/deadline", response_model=DeadlineOut)
 async def deadline(
     start: IsoDateTime,
-    svc: Services = Depends(services),
+    svc: Svc,
     working_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
     calendar_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
 ) -> DeadlineOut:
@@ -91,8 +90,8 @@ async def set_day(
     body: CalendarDayIn,
     db: Db,
     principal: Operator,
-    client=Depends(temporal),
-    cfg: Settings = Depends(settings),
+    client: Temporal,
+    cfg: Cfg,
 ) -> CalendarChangeOut:
     _in_range(day)
     await db.exec(_upsert(day, body.working, body.reason, principal.username))
@@ -104,8 +103,8 @@ async def clear_day(
     day: IsoDate,
     db: Db,
     principal: Operator,
-    client=Depends(temporal),
-    cfg: Settings = Depends(settings),
+    client: Temporal,
+    cfg: Cfg,
 ) -> CalendarChangeOut:
     _in_range(day)
     await db.exec(delete(CalendarOverride).where(CalendarOverride.day == day))
@@ -118,8 +117,8 @@ async def upload_year(
     body: CalendarYearIn,
     db: Db,
     principal: Operator,
-    client=Depends(temporal),
-    cfg: Settings = Depends(settings),
+    client: Temporal,
+    cfg: Cfg,
 ) -> CalendarChangeOut:
     """The State Council's schedule for a year: it replaces that year's overrides at once."""
     if not EARLIEST.year <= year <= LATEST.year:

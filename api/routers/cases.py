@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api import intake
-from api.deps import autocommit_session, case_scopes, current_principal, require_roles, settings, temporal
+from api.deps import AutocommitDb as Db  # every write here is one statement: no transactions
+from api.deps import Caller, Cfg, IdempotencyKey, Scopes, Temporal, require_roles
 from api.errors import ApiError, found
 from api.policy import (
     ACTION_ROLES,
@@ -41,7 +42,6 @@ from api.schemas import (
 )
 from api.workflow_calls import send_update, start_case
 from core.calendar import count_due
-from core.config import Settings
 from core.models import Case, Submission, TimelineEntry
 from core.security import Principal
 from core.temporal import case_workflow_id
@@ -67,12 +67,6 @@ from workflows.case import CaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
-# Every write here is one statement (the submission's insert, the mailing address).
-Db = Annotated[AsyncSession, Depends(autocommit_session)]
-Temporal = Annotated[Client, Depends(temporal)]
-Caller = Annotated[Principal, Depends(current_principal)]
-Scopes = Annotated[CaseScopes, Depends(case_scopes)]
-
 
 def _gate(action: CaseAction) -> list:
     """The role half of the policy, checked before anything else; scope follows in `_act`."""
@@ -84,9 +78,9 @@ async def submit_case(
     body: CaseCreate,
     db: Db,
     client: Temporal,
-    cfg: Annotated[Settings, Depends(settings)],
+    cfg: Cfg,
     principal: Annotated[Principal, Depends(require_roles(Role.APPLICANT, Role.CLERK))],
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> CaseOut:
     item = await intake.validated_item(db, body)
     applicant = await intake.applicant_of(db, principal, body)

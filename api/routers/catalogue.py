@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import require_roles, session
+from api.deps import Db, require_roles
 from api.errors import ApiError, found, not_found
 from api.routers.items import department_names
 from api.schemas import (
@@ -36,7 +36,6 @@ from core.types import DISTRICTS, GuideContent, GuideStatus, Role
 
 router = APIRouter(prefix="/catalogue/items", tags=["catalogue"])
 
-Db = Annotated[AsyncSession, Depends(session)]
 Operator = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
 Version = Annotated[int, Path(ge=1, le=MAX_INT)]
 

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import segno
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import session
+from api.deps import Db
 from api.errors import ApiError, found, not_found
 from api.schemas import MAX_INT, DepartmentOut, GuideOut, GuideSettingsOut, ItemOut
 from core import guides
@@ -26,7 +26,6 @@ from core.types import DISTRICTS, GuideChannel, GuideContent, GuideStatus
 
 router = APIRouter(prefix="/items", tags=["items"])
 
-Db = Annotated[AsyncSession, Depends(session)]
 IfNoneMatch = Annotated[str | None, Header()]
 
 

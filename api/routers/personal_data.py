@@ -14,9 +14,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import current_principal, require_roles, session
+from api.deps import Caller, Db, require_roles
 from api.errors import forbidden, found
 from api.policy import case_scope, ensure_can_view, sees_personal_data
 from api.routers.cases import _summary
@@ -27,8 +26,6 @@ from core.security import Principal
 from core.types import DEPARTMENT_ROLES, IdNumber, Instant, Role, mask_id_number, mask_phone
 
 router = APIRouter(tags=["personal data"])
-
-Db = Annotated[AsyncSession, Depends(session)]
 
 
 class ApplicantOut(BaseModel):
@@ -70,9 +67,7 @@ def _opt(value: str | None, mask, full: bool) -> str | None:
 
 
 @router.get("/cases/{case_id}/applicant", response_model=ApplicantOut)
-async def case_applicant(
-    case_id: str, db: Db, principal: Annotated[Principal, Depends(current_principal)]
-) -> ApplicantOut:
+async def case_applicant(case_id: str, db: Db, principal: Caller) -> ApplicantOut:
     case = found(await db.get(Case, case_id), "办件", "case_not_found")
     ensure_can_view(principal, case)
     submission = await db.get(Submission, case_id)

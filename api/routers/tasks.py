@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client
 
-from api.deps import autocommit_session, current_principal, require_roles, temporal
+# Reads, and writes of one statement: no BEGIN/ROLLBACK round trips.
+from api.deps import AutocommitDb, Caller, Temporal, require_roles
 from api.errors import ApiError, forbidden, found
 from api.schemas import TaskComplete, TaskOut
 from api.workflow_calls import send_update
@@ -21,15 +21,13 @@ from workflows.case import CaseWorkflow
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-# Reads, and writes of one statement: no BEGIN/ROLLBACK round trips.
-AutocommitDb = Annotated[AsyncSession, Depends(autocommit_session)]
 DepartmentCaller = Annotated[Principal, Depends(require_roles(*DEPARTMENT_ROLES))]
 
 
 @router.get("", response_model=list[TaskOut])
 async def list_tasks(
     db: AutocommitDb,
-    principal: Annotated[Principal, Depends(current_principal)],
+    principal: Caller,
     department: str | None = None,
     status: TaskStatus | None = None,
 ) -> list[TaskOut]:
@@ -53,7 +51,7 @@ async def complete_task(
     task_id: str,
     body: TaskComplete,
     db: AutocommitDb,
-    client: Annotated[Client, Depends(temporal)],
+    client: Temporal,
     principal: DepartmentCaller,
 ) -> TaskOut:
     task = await _open_task(db, task_id, principal)

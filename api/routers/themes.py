@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import require_roles, session
+from api.deps import Db, require_roles
 from api.errors import ApiError, found
 from api.routers.items import department_names
 from api.schemas import ThemeOut
@@ -33,7 +33,6 @@ from core.types import (
 
 router = APIRouter(prefix="/themes", tags=["themes"])
 
-Db = Annotated[AsyncSession, Depends(session)]
 ThemeCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
 

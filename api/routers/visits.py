@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -24,7 +24,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api.deps import require_roles, session, settings, temporal
+from api.deps import Cfg, Db, IdempotencyKey, Temporal, require_roles
 from api.errors import ApiError, forbidden, found
 from api.policy import can_view
 from api.schemas import VisitCreate, VisitRatingIn
@@ -47,10 +47,6 @@ from workflows.visit import VisitWorkflow, visit_workflow_id
 
 router = APIRouter(prefix="/visits", tags=["visits"])
 
-Db = Annotated[AsyncSession, Depends(session)]
-Temporal = Annotated[Client, Depends(temporal)]
-Cfg = Annotated[Settings, Depends(settings)]
-
 
 @router.post("", status_code=201, response_model=VisitView)
 async def open_visit(
@@ -59,7 +55,7 @@ async def open_visit(
     client: Temporal,
     cfg: Cfg,
     principal: Annotated[Principal, Depends(require_roles(Role.CLERK))],
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> VisitView:
     """The clerk of the window opens a visit in their own district; a retry with the same
     Idempotency-Key returns the same visit."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -112,3 +113,19 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
         return principal
 
     return check
+
+
+# The dependencies as parameter types, declared once for every router: `db: Db`, `client: Temporal`.
+Svc = Annotated[Services, Depends(services)]
+Cfg = Annotated[Settings, Depends(settings)]
+Db = Annotated[AsyncSession, Depends(session)]
+AutocommitDb = Annotated[AsyncSession, Depends(autocommit_session)]
+Temporal = Annotated[Client, Depends(temporal)]
+Scopes = Annotated[CaseScopes, Depends(case_scopes)]
+Caller = Annotated[Principal, Depends(current_principal)]
+Operator = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
+# Who may submit a case, a bundle or open a visit: the applicant online, or a clerk at a window.
+Submitter = Annotated[Principal, Depends(require_roles(Role.APPLICANT, Role.CLERK))]
+
+# A POST retried with the same key answers with what its first attempt created, not a second one.
+IdempotencyKey = Annotated[str | None, Header(max_length=128)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -40,6 +40,16 @@ class ApiError(Exception):
 
 def not_found(what: str, code: str) -> ApiError:
     return ApiError(404, code, f"{what}不存在")
+
+
+T = TypeVar("T")
+
+
+def found(row: T | None, what: str, code: str) -> T:
+    """The row a lookup found; if none, 404 `code` saying `what` does not exist."""
+    if row is None:
+        raise not_found(what, code)
+    return row
 
 
 def forbidden(message: str = "无权访问该资源", code: str = "forbidden") -> ApiError:

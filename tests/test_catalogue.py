@@ -404,4 +404,6 @@ async def test_seeding_again_publishes_nothing_new(api: Api, engine: AsyncEngine
     before = (await api.get("/catalogue/items/market-001/versions", "operator1")).json()
     await seed(engine)
     after = (await api.get("/catalogue/items/market-001/versions", "operator1")).json()
-    assert after == before and [v["published_by"] for v in after] == ["seed"]
+    assert after == before
+    # Other tests (the fuzzer) may leave drafts of this item; what the seed published is one version.
+    assert [v["published_by"] for v in after if v["status"] == "published"] == ["seed"]

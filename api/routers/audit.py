@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import require_roles, session
+from api.deps import Db, require_roles
 from api.schemas import AuditOut, IsoDateTime
 from core.models import AuditEntry
 from core.security import Principal
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 @router.get("", response_model=list[AuditOut])
 async def audit_log(
-    db: Annotated[AsyncSession, Depends(session)],
+    db: Db,
     _: Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))],
     username: str | None = None,
     path_prefix: str | None = None,

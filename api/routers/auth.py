@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import Services, current_principal, services, session, settings
+from api.deps import Caller, Db, Services, services, session, settings
 from api.errors import ApiError
 from api.schemas import MeOut, TokenOut
 from core.config import Settings
@@ -64,7 +64,7 @@ async def authenticate(
 
 
 @router.get("/me", response_model=MeOut)
-async def me(principal: Principal = Depends(current_principal), db: AsyncSession = Depends(session)) -> MeOut:
+async def me(principal: Caller, db: Db) -> MeOut:
     account = await db.get(Account, principal.username)
     if account is None:
         raise ApiError(401, "unauthenticated", "账号不存在，请重新登录")

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api import intake
-from api.deps import current_principal, require_roles, session, settings, temporal
-from api.errors import ApiError, not_found
+from api.deps import Caller, Cfg, Db, IdempotencyKey, Submitter, Temporal, require_roles
+from api.errors import ApiError, found
 from api.policy import (
     BUNDLE_ACTION_ROLES,
     BundleAction,
@@ -41,7 +41,6 @@ from api.schemas import (
 from api.workflow_calls import send_update, start_bundle
 from core import form_fields, themes
 from core.catalogue import ThemeForm, ThemeSnapshot
-from core.config import Settings
 from core.models import Account, Bundle, Submission, TimelineEntry
 from core.security import Principal
 from core.temporal import bundle_workflow_id
@@ -63,9 +62,6 @@ from workflows.case_messages import DeliveryMethod, RatingRequest
 
 router = APIRouter(prefix="/bundles", tags=["bundles"])
 
-Db = Annotated[AsyncSession, Depends(session)]
-Temporal = Annotated[Client, Depends(temporal)]
-Caller = Annotated[Principal, Depends(current_principal)]
 BundleId = Annotated[str, Path(max_length=32)]
 _OPEN = [
     BundleStatus.SUBMITTED,
@@ -84,9 +80,9 @@ async def submit_bundle(
     body: BundleCreate,
     db: Db,
     client: Temporal,
-    cfg: Annotated[Settings, Depends(settings)],
-    principal: Annotated[Principal, Depends(require_roles(Role.APPLICANT, Role.CLERK))],
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    cfg: Cfg,
+    principal: Submitter,
+    idempotency_key: IdempotencyKey = None,
 ) -> BundleOut:
     """上一网、填一表: one form and one set of materials for every item of the theme."""
     theme = await _theme_or_422(db, body.theme_code)
@@ -311,10 +307,7 @@ async def _contact_clerk(db: AsyncSession, principal: Principal, district: str) 
 
 
 async def _load(db: AsyncSession, bundle_id: str) -> Bundle:
-    bundle = await db.get(Bundle, bundle_id)
-    if bundle is None:
-        raise not_found("“一件事”", "bundle_not_found")
-    return bundle
+    return found(await db.get(Bundle, bundle_id), "“一件事”", "bundle_not_found")
 
 
 async def _bundle_out(db: AsyncSession, bundle: Bundle) -> BundleOut:

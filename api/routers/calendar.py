@@ -11,14 +11,14 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import delete, extract
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.deps import Services, require_roles, services, session, settings, temporal
+from api.deps import Cfg, Db, Operator, Svc, Temporal
 from api.errors import ApiError
 from api.schemas import (
     CalendarChangeOut,
@@ -32,15 +32,11 @@ from api.schemas import (
 from core.calendar import BEIJING, load_calendar
 from core.config import Settings
 from core.models import CalendarOverride, CalendarSchedule
-from core.security import Principal
-from core.types import Role
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.calendar_messages import CalendarChange
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
 
-Db = Annotated[AsyncSession, Depends(session)]
-Operator = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
 MAX_SPAN = 366
 
 
@@ -57,7 +53,7 @@ def _in_range(*days: date) -> None:
 async def days(
     first: Annotated[IsoDate, Query(alias="from")],
     last: Annotated[IsoDate, Query(alias="to")],
-    svc: Services = Depends(services),
+    svc: Svc,
 ) -> list[CalendarDayOut]:
     _in_range(first, last)
     if not 0 <= (last - first).days < MAX_SPAN:
@@ -69,7 +65,7 @@ async def days(
 @router.get("/deadline", response_model=DeadlineOut)
 async def deadline(
     start: IsoDateTime,
-    svc: Services = Depends(services),
+    svc: Svc,
     working_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
     calendar_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
 ) -> DeadlineOut:
@@ -92,13 +88,12 @@ async def set_day(
     body: CalendarDayIn,
     db: Db,
     principal: Operator,
-    client=Depends(temporal),
-    cfg: Settings = Depends(settings),
+    client: Temporal,
+    cfg: Cfg,
 ) -> CalendarChangeOut:
     _in_range(day)
     await db.exec(_upsert(day, body.working, body.reason, principal.username))
-    await db.commit()
-    return await _rearm(client, cfg, day, day)
+    return await _commit_and_rearm(db, client, cfg, day, day)
 
 
 @router.delete("/days/{day}", response_model=CalendarChangeOut)
@@ -106,13 +101,12 @@ async def clear_day(
     day: IsoDate,
     db: Db,
     principal: Operator,
-    client=Depends(temporal),
-    cfg: Settings = Depends(settings),
+    client: Temporal,
+    cfg: Cfg,
 ) -> CalendarChangeOut:
     _in_range(day)
     await db.exec(delete(CalendarOverride).where(CalendarOverride.day == day))
-    await db.commit()
-    return await _rearm(client, cfg, day, day)
+    return await _commit_and_rearm(db, client, cfg, day, day)
 
 
 @router.put("/years/{year}", response_model=CalendarChangeOut)
@@ -121,8 +115,8 @@ async def upload_year(
     body: CalendarYearIn,
     db: Db,
     principal: Operator,
-    client=Depends(temporal),
-    cfg: Settings = Depends(settings),
+    client: Temporal,
+    cfg: Cfg,
 ) -> CalendarChangeOut:
     """The State Council's schedule for a year: it replaces that year's overrides at once."""
     if not EARLIEST.year <= year <= LATEST.year:
@@ -138,8 +132,7 @@ async def upload_year(
     )
     update = {"notice": body.notice, "uploaded_by": principal.username, "uploaded_at": datetime.now(UTC)}
     await db.exec(schedule.on_conflict_do_update(index_elements=["year"], set_=update))
-    await db.commit()
-    return await _rearm(client, cfg, date(year, 1, 1), date(year, 12, 31))
+    return await _commit_and_rearm(db, client, cfg, date(year, 1, 1), date(year, 12, 31))
 
 
 def _upsert(day: date, working: bool, reason: str, username: str):
@@ -148,7 +141,12 @@ def _upsert(day: date, working: bool, reason: str, username: str):
     return stmt.on_conflict_do_update(index_elements=["day"], set_=values)
 
 
-async def _rearm(client: Client, cfg: Settings, first: date, last: date) -> CalendarChangeOut:
+async def _commit_and_rearm(
+    db: AsyncSession, client: Client, cfg: Settings, first: date, last: date
+) -> CalendarChangeOut:
+    """Commit the change, then start re-arming the open cases whose deadlines span it (the
+    workflow reads the calendar as committed)."""
+    await db.commit()
     change = CalendarChange(change_id=uuid.uuid4().hex, first_day=first, last_day=last)
     workflow_id = f"calendar-change-{change.change_id}"
     try:

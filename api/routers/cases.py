@@ -5,15 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api import intake
-from api.deps import autocommit_session, case_scopes, current_principal, require_roles, settings, temporal
-from api.errors import ApiError, not_found
+from api.deps import AutocommitDb as Db
+from api.deps import (  # every write here is one statement: no transactions
+    Caller,
+    Cfg,
+    IdempotencyKey,
+    Scopes,
+    Submitter,
+    Temporal,
+    require_roles,
+)
+from api.errors import ApiError, found
 from api.policy import (
     ACTION_ROLES,
     CaseAction,
@@ -41,11 +50,9 @@ from api.schemas import (
 )
 from api.workflow_calls import send_update, start_case
 from core.calendar import count_due
-from core.config import Settings
 from core.models import Case, Submission, TimelineEntry
 from core.security import Principal
 from core.temporal import case_workflow_id
-from core.types import Role
 from workflows.calendar_messages import DeadlineSpec
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
@@ -67,12 +74,6 @@ from workflows.rating_messages import ON_SITE_CHANNELS
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
-# Every write here is one statement (the submission's insert, the mailing address).
-Db = Annotated[AsyncSession, Depends(autocommit_session)]
-Temporal = Annotated[Client, Depends(temporal)]
-Caller = Annotated[Principal, Depends(current_principal)]
-Scopes = Annotated[CaseScopes, Depends(case_scopes)]
-
 
 def _gate(action: CaseAction) -> list:
     """The role half of the policy, checked before anything else; scope follows in `_act`."""
@@ -84,9 +85,9 @@ async def submit_case(
     body: CaseCreate,
     db: Db,
     client: Temporal,
-    cfg: Annotated[Settings, Depends(settings)],
-    principal: Annotated[Principal, Depends(require_roles(Role.APPLICANT, Role.CLERK))],
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    cfg: Cfg,
+    principal: Submitter,
+    idempotency_key: IdempotencyKey = None,
 ) -> CaseOut:
     item = await intake.validated_item(db, body)
     applicant = await intake.applicant_of(db, principal, body)
@@ -265,10 +266,7 @@ async def _send(db: AsyncSession, client: Client, case_id: str, action: CaseActi
 
 
 async def _load(db: AsyncSession, case_id: str) -> Case:
-    case = await db.get(Case, case_id)
-    if case is None:
-        raise not_found("办件", "case_not_found")
-    return case
+    return found(await db.get(Case, case_id), "办件", "case_not_found")
 
 
 async def _scope_of(
@@ -279,9 +277,8 @@ async def _scope_of(
     if not also and (known := scopes.get(case_id)) is not None:
         return known, []
     columns = [getattr(Case, c) for c in CaseScope._fields]
-    row = (await db.exec(select(*columns, *also).where(Case.case_id == case_id))).first()
-    if row is None:
-        raise not_found("办件", "case_not_found")
+    query = select(*columns, *also).where(Case.case_id == case_id)
+    row = found((await db.exec(query)).first(), "办件", "case_not_found")
     fields = len(CaseScope._fields)
     scope = CaseScope(*row[:fields])
     scopes.put(case_id, scope)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import require_roles, session
-from api.errors import ApiError, not_found
+from api.deps import Db, Operator
+from api.errors import ApiError, found, not_found
 from api.routers.items import department_names
 from api.schemas import (
     MAX_INT,
@@ -32,13 +32,10 @@ from core import guides
 from core.catalogue import GuideContent, GuideStatus
 from core.guide_elements import BY_KEY, LOCAL_KEYS
 from core.models import DistrictGuide, GuideVersion, ServiceItem
-from core.security import Principal
-from core.types import DISTRICTS, Role
+from core.types import DISTRICTS
 
 router = APIRouter(prefix="/catalogue/items", tags=["catalogue"])
 
-Db = Annotated[AsyncSession, Depends(session)]
-Operator = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
 Version = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 # Clock skew tolerated when an operator publishes "now" with an explicit time.
@@ -56,17 +53,12 @@ async def _versions(db: AsyncSession, code: str) -> list[GuideVersion]:
 
 async def _lock_item(db: AsyncSession, code: str) -> ServiceItem:
     """Serialize version changes of one item (new draft, publish) on its catalogue row."""
-    item = (await db.exec(select(ServiceItem).where(ServiceItem.code == code).with_for_update())).first()
-    if item is None:
-        raise not_found("事项", "item_not_found")
-    return item
+    query = select(ServiceItem).where(ServiceItem.code == code).with_for_update()
+    return found((await db.exec(query)).first(), "事项", "item_not_found")
 
 
 async def _version(db: AsyncSession, code: str, version: int) -> GuideVersion:
-    row = await db.get(GuideVersion, (code, version))
-    if row is None:
-        raise not_found("指南版本", "version_not_found")
-    return row
+    return found(await db.get(GuideVersion, (code, version)), "指南版本", "version_not_found")
 
 
 async def _in_force_version(db: AsyncSession, code: str) -> int | None:

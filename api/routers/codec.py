@@ -20,14 +20,12 @@ from fastapi import APIRouter, Body, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from pydantic import BaseModel
-from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.api.common.v1 import Payloads
 
-from api.deps import Services, oauth2, services, session, settings
+from api.deps import Cfg, Db, Svc, oauth2
 from api.errors import ApiError, forbidden
 from api.routers.auth import authenticate
 from core.codec import UnknownKeyError
-from core.config import Settings
 from core.security import Principal, issue_token, read_token
 from core.temporal import payload_codec
 from core.types import Role
@@ -41,7 +39,7 @@ SESSION_HOURS = 8
 async def codec_operator(
     request: Request,
     token: Annotated[str | None, Depends(oauth2)],
-    cfg: Annotated[Settings, Depends(settings)],
+    cfg: Cfg,
 ) -> Principal:
     if token:
         principal = read_token(token, cfg.jwt_secret)
@@ -68,7 +66,7 @@ def _parse(body: dict[str, Any]) -> Payloads:
 
 
 @router.post("/decode")
-async def decode(body: PayloadsJson, _: Operator, cfg: Settings = Depends(settings)) -> dict[str, Any]:
+async def decode(body: PayloadsJson, _: Operator, cfg: Cfg) -> dict[str, Any]:
     payloads = _parse(body)
     try:
         opened = await payload_codec(cfg).decode(payloads.payloads)
@@ -78,7 +76,7 @@ async def decode(body: PayloadsJson, _: Operator, cfg: Settings = Depends(settin
 
 
 @router.post("/encode")
-async def encode(body: PayloadsJson, _: Operator, cfg: Settings = Depends(settings)) -> dict[str, Any]:
+async def encode(body: PayloadsJson, _: Operator, cfg: Cfg) -> dict[str, Any]:
     sealed = await payload_codec(cfg).encode(_parse(body).payloads)
     return MessageToDict(Payloads(payloads=sealed))
 
@@ -105,7 +103,7 @@ class CodecSessionOut(BaseModel):
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, cfg: Annotated[Settings, Depends(settings)]) -> HTMLResponse:
+async def login_page(request: Request, cfg: Cfg) -> HTMLResponse:
     endpoint = str(request.url_for("decode")).rsplit("/", 1)[0]
     return HTMLResponse(_LOGIN_PAGE.format(endpoint=escape(endpoint), next=escape(cfg.ui_origins[0])))
 
@@ -119,9 +117,9 @@ async def open_session(
     request: Request,
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=256)],
-    svc: Annotated[Services, Depends(services)],
-    db: Annotated[AsyncSession, Depends(session)],
-    cfg: Annotated[Settings, Depends(settings)],
+    svc: Svc,
+    db: Db,
+    cfg: Cfg,
     next_url: Annotated[str | None, Form(alias="next", max_length=500)] = None,
 ) -> Response:
     """An operator's codec session: sets the cookie; with `next` (a Temporal UI address),

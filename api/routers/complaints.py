@@ -7,13 +7,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client
 
-from api.deps import require_roles, session, settings, temporal
+from api.deps import Cfg, Db, Temporal, require_roles
 from api.errors import ApiError
 from api.schemas import ComplaintIn
-from core.config import Settings
 from core.models import Account, Case, Complaint, Department
 from core.security import Principal
 from core.types import Role
@@ -26,9 +23,9 @@ router = APIRouter(prefix="/complaints", tags=["complaints"])
 @router.post("", status_code=201, response_model=RectificationView)
 async def receive_complaint(
     body: ComplaintIn,
-    db: Annotated[AsyncSession, Depends(session)],
-    client: Annotated[Client, Depends(temporal)],
-    cfg: Annotated[Settings, Depends(settings)],
+    db: Db,
+    client: Temporal,
+    cfg: Cfg,
     principal: Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))],
 ) -> RectificationView:
     if await db.get(Department, body.department) is None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Header
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import session
+from api.deps import Db
 from api.errors import ApiError
 from api.routers.items import conditional, department_names, guide_out, published_guide
 from core.flowchart import flowchart_svg
@@ -31,7 +30,7 @@ _HTML_ERROR = {"description": "错误页（HTML）", "content": {"text/html": {"
 )
 async def guide_page(
     code: str,
-    db: Annotated[AsyncSession, Depends(session)],
+    db: Db,
     district: str | None = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import Services, services
+from api.deps import Services, Svc
 
 router = APIRouter(tags=["health"])
 
@@ -29,7 +29,7 @@ async def _check_temporal(svc: Services) -> None:
 
 
 @router.get("/readyz")
-async def readyz(svc: Services = Depends(services)) -> JSONResponse:
+async def readyz(svc: Svc) -> JSONResponse:
     checks = {"database": _check_database(svc), "temporal": _check_temporal(svc)}
     results: dict[str, str] = {}
     for name, check in checks.items():

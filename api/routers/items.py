@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import segno
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import session
-from api.errors import ApiError, not_found
+from api.deps import Db
+from api.errors import ApiError, found, not_found
 from api.schemas import MAX_INT, DepartmentOut, GuideOut, GuideSettingsOut, ItemOut
 from core import guides
 from core.catalogue import GuideChannel, GuideContent, GuideStatus
@@ -27,7 +27,6 @@ from core.types import DISTRICTS
 
 router = APIRouter(prefix="/items", tags=["items"])
 
-Db = Annotated[AsyncSession, Depends(session)]
 IfNoneMatch = Annotated[str | None, Header()]
 
 
@@ -55,10 +54,7 @@ async def list_items(db: Db) -> list[ItemOut]:
 
 @router.get("/{code}", response_model=ItemOut)
 async def get_item(code: str, db: Db) -> ItemOut:
-    item = await load_item(db, code)
-    if item is None:
-        raise not_found("事项", "item_not_found")
-    return item
+    return found(await load_item(db, code), "事项", "item_not_found")
 
 
 async def published_guide(

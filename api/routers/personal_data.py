@@ -14,10 +14,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import current_principal, require_roles, session
-from api.errors import forbidden, not_found
+from api.deps import Caller, Db, require_roles
+from api.errors import forbidden, found
 from api.policy import case_scope, ensure_can_view, sees_personal_data
 from api.routers.cases import _summary
 from api.schemas import MAX_INT, CasePage, IdNumber, Strict
@@ -27,8 +26,6 @@ from core.security import Principal
 from core.types import DEPARTMENT_ROLES, Instant, Role
 
 router = APIRouter(tags=["personal data"])
-
-Db = Annotated[AsyncSession, Depends(session)]
 
 
 class ApplicantOut(BaseModel):
@@ -80,12 +77,8 @@ def _opt(value: str | None, mask, full: bool) -> str | None:
 
 
 @router.get("/cases/{case_id}/applicant", response_model=ApplicantOut)
-async def case_applicant(
-    case_id: str, db: Db, principal: Annotated[Principal, Depends(current_principal)]
-) -> ApplicantOut:
-    case = await db.get(Case, case_id)
-    if case is None:
-        raise not_found("办件", "case_not_found")
+async def case_applicant(case_id: str, db: Db, principal: Caller) -> ApplicantOut:
+    case = found(await db.get(Case, case_id), "办件", "case_not_found")
     ensure_can_view(principal, case)
     submission = await db.get(Submission, case_id)
     data = (submission.applicant if submission else None) or {}
@@ -132,9 +125,7 @@ async def complaint(
 ) -> ComplaintOut:
     """Supervisors (the 12345 desk, who call the caller back) see the caller in full; the
     department the complaint concerns sees it masked."""
-    row = await db.get(Complaint, complaint_id)
-    if row is None:
-        raise not_found("投诉", "complaint_not_found")
+    row = found(await db.get(Complaint, complaint_id), "投诉", "complaint_not_found")
     if principal.role != Role.SUPERVISOR and principal.department != row.department:
         raise forbidden("无权查看该投诉", "complaint_forbidden")
     full = principal.role == Role.SUPERVISOR

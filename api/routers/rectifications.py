@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client
 
-from api.deps import require_roles, session, temporal
-from api.errors import ApiError, forbidden, not_found
+from api.deps import Db, Temporal, require_roles
+from api.errors import ApiError, forbidden, found
 from api.schemas import ExplainIn, FeedbackIn, RectifyIn, ReviewIn, VerifyIn
 from api.workflow_calls import send_update
 from core.models import Rectification
@@ -29,10 +28,8 @@ from workflows.rectification_messages import (
 
 router = APIRouter(prefix="/rectifications", tags=["rectifications"])
 
-Db = Annotated[AsyncSession, Depends(session)]
-Temporal = Annotated[Client, Depends(temporal)]
 _READERS = (*DEPARTMENT_ROLES, Role.APPLICANT, Role.SUPERVISOR, Role.OPERATOR)
-Caller = Annotated[Principal, Depends(require_roles(*_READERS))]
+Reader = Annotated[Principal, Depends(require_roles(*_READERS))]
 _RATER = frozenset({Role.APPLICANT})
 _SUPERVISOR = frozenset({Role.SUPERVISOR})
 
@@ -54,7 +51,7 @@ def _scope(principal: Principal):
 @router.get("", response_model=list[RectificationView])
 async def list_rectifications(
     db: Db,
-    principal: Caller,
+    principal: Reader,
     case_id: str | None = None,
     status: RectificationStatus | None = None,
     overdue: bool | None = None,
@@ -73,14 +70,14 @@ async def list_rectifications(
 
 
 @router.get("/{rectification_id}", response_model=RectificationView)
-async def get_rectification(rectification_id: str, db: Db, principal: Caller) -> RectificationView:
+async def get_rectification(rectification_id: str, db: Db, principal: Reader) -> RectificationView:
     return RectificationView.model_validate((await _load(db, principal, rectification_id)).view)
 
 
 @router.post(
     "/{rectification_id}/verification", response_model=RectificationView, dependencies=_gate(DEPARTMENT_ROLES)
 )
-async def verify(rectification_id: str, body: VerifyIn, db: Db, client: Temporal, principal: Caller):
+async def verify(rectification_id: str, body: VerifyIn, db: Db, client: Temporal, principal: Reader):
     req = VerifyRequest(actor=principal.actor(), **body.model_dump())
     return await _step(db, client, principal, rectification_id, RectificationWorkflow.verify, req)
 
@@ -90,7 +87,7 @@ async def verify(rectification_id: str, body: VerifyIn, db: Db, client: Temporal
     response_model=RectificationView,
     dependencies=_gate(DEPARTMENT_ROLES),
 )
-async def rectify(rectification_id: str, body: RectifyIn, db: Db, client: Temporal, principal: Caller):
+async def rectify(rectification_id: str, body: RectifyIn, db: Db, client: Temporal, principal: Reader):
     req = RectifyRequest(actor=principal.actor(), **body.model_dump())
     return await _step(db, client, principal, rectification_id, RectificationWorkflow.rectify, req)
 
@@ -98,19 +95,19 @@ async def rectify(rectification_id: str, body: RectifyIn, db: Db, client: Tempor
 @router.post(
     "/{rectification_id}/explanation", response_model=RectificationView, dependencies=_gate(DEPARTMENT_ROLES)
 )
-async def explain(rectification_id: str, body: ExplainIn, db: Db, client: Temporal, principal: Caller):
+async def explain(rectification_id: str, body: ExplainIn, db: Db, client: Temporal, principal: Reader):
     req = ExplainRequest(actor=principal.actor(), **body.model_dump())
     return await _step(db, client, principal, rectification_id, RectificationWorkflow.explain, req)
 
 
 @router.post("/{rectification_id}/feedback", response_model=RectificationView, dependencies=_gate(_RATER))
-async def feedback(rectification_id: str, body: FeedbackIn, db: Db, client: Temporal, principal: Caller):
+async def feedback(rectification_id: str, body: FeedbackIn, db: Db, client: Temporal, principal: Reader):
     req = FeedbackRequest(actor=principal.actor(), **body.model_dump())
     return await _step(db, client, principal, rectification_id, RectificationWorkflow.feedback, req)
 
 
 @router.post("/{rectification_id}/review", response_model=RectificationView, dependencies=_gate(_SUPERVISOR))
-async def review(rectification_id: str, body: ReviewIn, db: Db, client: Temporal, principal: Caller):
+async def review(rectification_id: str, body: ReviewIn, db: Db, client: Temporal, principal: Reader):
     req = ReviewRequest(actor=principal.actor(), **body.model_dump())
     return await _step(db, client, principal, rectification_id, RectificationWorkflow.review, req)
 
@@ -122,9 +119,7 @@ async def _step(db, client, principal: Principal, rectification_id: str, update,
 
 
 async def _load(db: AsyncSession, principal: Principal, rectification_id: str) -> Rectification:
-    row = await db.get(Rectification, rectification_id)
-    if row is None:
-        raise not_found("整改事项", "rectification_not_found")
+    row = found(await db.get(Rectification, rectification_id), "整改事项", "rectification_not_found")
     scope = _scope(principal)
     visible = scope is None or (
         row.department == principal.department

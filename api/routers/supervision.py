@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.calendar import TIMED_STATUSES
-from api.deps import require_roles, session
+from api.deps import Db, require_roles
 from api.errors import ApiError
 from api.rating_stats import GROUPS, KINDS, rating_statistics
 from api.schemas import DepartmentLoad, EscalationOut, IsoDate, RatingStatsRow
@@ -20,7 +19,6 @@ from core.types import Role
 
 router = APIRouter(prefix="/supervision", tags=["supervision"])
 
-Db = Annotated[AsyncSession, Depends(session)]
 Supervisor = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.OPERATOR))]
 
 

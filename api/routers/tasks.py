@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client
 
-from api.deps import autocommit_session, current_principal, require_roles, temporal
-from api.errors import ApiError, forbidden, not_found
+# Reads, and writes of one statement: no BEGIN/ROLLBACK round trips.
+from api.deps import AutocommitDb, Caller, Temporal, require_roles
+from api.errors import ApiError, forbidden, found
 from api.schemas import TaskComplete, TaskOut
 from api.workflow_calls import send_update
 from core.models import ReviewTaskRow
@@ -22,15 +22,13 @@ from workflows.case_messages import TaskCompletion, TaskStatus
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-# Reads, and writes of one statement: no BEGIN/ROLLBACK round trips.
-AutocommitDb = Annotated[AsyncSession, Depends(autocommit_session)]
 DepartmentCaller = Annotated[Principal, Depends(require_roles(*DEPARTMENT_ROLES))]
 
 
 @router.get("", response_model=list[TaskOut])
 async def list_tasks(
     db: AutocommitDb,
-    principal: Annotated[Principal, Depends(current_principal)],
+    principal: Caller,
     department: str | None = None,
     status: TaskStatus | None = None,
 ) -> list[TaskOut]:
@@ -54,7 +52,7 @@ async def complete_task(
     task_id: str,
     body: TaskComplete,
     db: AutocommitDb,
-    client: Annotated[Client, Depends(temporal)],
+    client: Temporal,
     principal: DepartmentCaller,
 ) -> TaskOut:
     task = await _open_task(db, task_id, principal)
@@ -69,9 +67,8 @@ async def complete_task(
 
 
 async def _open_task(db: AsyncSession, task_id: str, principal: Principal) -> ReviewTaskRow:
-    task = (await db.exec(select(ReviewTaskRow).where(ReviewTaskRow.task_id == task_id))).first()
-    if task is None:
-        raise not_found("待办任务", "task_not_found")
+    query = select(ReviewTaskRow).where(ReviewTaskRow.task_id == task_id)
+    task = found((await db.exec(query)).first(), "待办任务", "task_not_found")
     if task.department != principal.department:
         raise ApiError(403, "wrong_department", "该任务不属于本部门")
     if task.status != TaskStatus.PENDING:

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import require_roles, session
-from api.errors import ApiError, not_found
+from api.deps import Db, Operator
+from api.errors import ApiError, found
 from api.routers.items import department_names
 from api.schemas import THEME_CODE_PATTERN, ThemeOut
 from core import guides, themes
@@ -28,12 +28,9 @@ from core.catalogue import (
     ThemeSnapshot,
 )
 from core.models import Theme
-from core.security import Principal
-from core.types import Role
 
 router = APIRouter(prefix="/themes", tags=["themes"])
 
-Db = Annotated[AsyncSession, Depends(session)]
 ThemeCode = Annotated[str, Path(pattern=THEME_CODE_PATTERN)]
 
 
@@ -59,7 +56,7 @@ async def define_theme(
     code: ThemeCode,
     body: ThemeDefinition,
     db: Db,
-    principal: Annotated[Principal, Depends(require_roles(Role.OPERATOR))],
+    principal: Operator,
 ) -> ThemeOut:
     problems = themes.validate(body, await items_in_force(db), set(await department_names(db)))
     if problems:
@@ -95,10 +92,7 @@ async def theme_snapshot(db: AsyncSession, code: str) -> ThemeSnapshot:
 
 
 async def _load(db: AsyncSession, code: str) -> Theme:
-    row = await db.get(Theme, code)
-    if row is None:
-        raise not_found("主题", "theme_not_found")
-    return row
+    return found(await db.get(Theme, code), "主题", "theme_not_found")
 
 
 def _out(row: Theme) -> ThemeOut:

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -24,8 +24,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api.deps import require_roles, session, settings, temporal
-from api.errors import ApiError, forbidden, not_found
+from api.deps import Cfg, Db, IdempotencyKey, Submitter, Temporal, require_roles
+from api.errors import ApiError, forbidden, found
 from api.policy import can_view
 from api.schemas import VisitCreate, VisitRatingIn
 from api.workflow_calls import send_update
@@ -40,10 +40,6 @@ from workflows.visit_messages import VisitInput, VisitRatingRequest, VisitStatus
 
 router = APIRouter(prefix="/visits", tags=["visits"])
 
-Db = Annotated[AsyncSession, Depends(session)]
-Temporal = Annotated[Client, Depends(temporal)]
-Cfg = Annotated[Settings, Depends(settings)]
-
 
 @router.post("", status_code=201, response_model=VisitView)
 async def open_visit(
@@ -52,7 +48,7 @@ async def open_visit(
     client: Temporal,
     cfg: Cfg,
     principal: Annotated[Principal, Depends(require_roles(Role.CLERK))],
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> VisitView:
     """The clerk of the window opens a visit in their own district; a retry with the same
     Idempotency-Key returns the same visit."""
@@ -128,7 +124,7 @@ async def rate_visit(
     db: Db,
     client: Temporal,
     cfg: Cfg,
-    principal: Annotated[Principal, Depends(require_roles(Role.APPLICANT, Role.CLERK))],
+    principal: Submitter,
 ) -> VisitView:
     """一次一评: the visit's applicant, or the window's rating device through its clerk (always
     anonymous); on-site channels only. A second rating is refused (409 already_rated)."""
@@ -233,10 +229,7 @@ def _same_request(existing: Visit, digest: str) -> Visit:
 
 
 async def _load(db: AsyncSession, visit_id: str) -> Visit:
-    visit = await db.get(Visit, visit_id)
-    if visit is None:
-        raise not_found("该次办事", "visit_not_found")
-    return visit
+    return found(await db.get(Visit, visit_id), "该次办事", "visit_not_found")
 
 
 async def _start(client: Client, cfg: Settings, visit: Visit) -> VisitView:

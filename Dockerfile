@@ -45,7 +45,7 @@ COPY --from=build /opt/venv /opt/venv
 
 # The source tree is kept as well, read-only and owned by root, and put first on the path
 # (PYTHONPATH): core.migrate finds the Alembic scripts in migrations/ next to the source, and
-# core.demo_data the demo data in demo/ (for `scripts.bootstrap --seed`); neither folder is part
+# scripts.demo_data the demo data in demo/ (for `scripts.bootstrap --seed`); neither folder is part
 # of the installed package.
 WORKDIR /app
 COPY . .

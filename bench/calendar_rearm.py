@@ -32,10 +32,10 @@ from core.calendar import BEIJING  # noqa: E402
 from core.config import Settings, to_async_url  # noqa: E402
 from core.db import make_engine  # noqa: E402
 from core.models import CalendarOverride, Case  # noqa: E402
-from core.seed import seed_snapshot  # noqa: E402
 from core.temporal import data_converter  # noqa: E402
 from core.types import Actor, Role  # noqa: E402
 from scripts.bootstrap import bootstrap  # noqa: E402
+from scripts.seed import seed_snapshot  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.calendar_change import CalendarChangeWorkflow  # noqa: E402
 from workflows.calendar_messages import CalendarChange  # noqa: E402

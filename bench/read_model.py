@@ -38,9 +38,9 @@ from core.config import to_async_url
 from core.db import make_engine
 from core.models import Case
 from core.security import Principal
-from core.seed import ITEMS, seed_snapshot
 from core.types import DISTRICTS, Role
 from scripts.bootstrap import bootstrap
+from scripts.seed import ITEMS, seed_snapshot
 from workflows.case_messages import CaseStatus, CaseView
 
 STATUSES = {  # share of cases in each status

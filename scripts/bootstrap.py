@@ -17,7 +17,7 @@ from core.migrate import upgrade
 async def bootstrap(database_url: str, with_demo_data: bool) -> None:
     await upgrade(database_url)
     if with_demo_data:
-        from core.seed import seed  # reads demo/, which migrations alone don't need
+        from scripts.seed import seed  # reads demo/, which migrations alone don't need
 
         engine = make_engine(to_async_url(database_url), pool_size=2)
         try:

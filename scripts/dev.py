@@ -39,8 +39,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import search_attributes as sa
-from core.seed import DEMO, DEPARTMENTS, demo_accounts
 from scripts.bootstrap import bootstrap
+from scripts.seed import DEMO, DEPARTMENTS, demo_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from temporalio.client import Client
 
 from core.form_fields import credit_code_for
-from core.seed import seed_snapshot
 from core.temporal import case_workflow_id
 from core.types import Actor, Role
+from scripts.seed import seed_snapshot
 from tests.conftest import Api, idempotency_key
 from tests.data import SIGN_ONCE
 from workflows.case_messages import CaseInput

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.seed import ITEMS, seed
+from scripts.seed import ITEMS, seed
 from tests.conftest import Api
 from tests.helpers import accept, submit, wait_for_status
 

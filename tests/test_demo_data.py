@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from api.schemas import ItemCreate
-from core import demo_data
-from core.demo_data import DEMO_DIR, DemoDataError, load
 from core.types import DEPARTMENT_ROLES
+from scripts import demo_data
+from scripts.demo_data import DEMO_DIR, DemoDataError, load
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = ("core", "api", "workflows", "activities")
@@ -53,7 +53,7 @@ def test_demo_data_is_in_its_own_folder_and_validates() -> None:
 
 
 def test_the_data_is_found_from_any_working_directory(tmp_path: Path) -> None:
-    code = "from core.demo_data import load; d = load(); print(len(d.items), len(d.accounts))"
+    code = "from scripts.demo_data import load; d = load(); print(len(d.items), len(d.accounts))"
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,

@@ -17,8 +17,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Worker
 
-from core.seed import seed_snapshot
 from core.temporal import bundle_workflow_id, case_workflow_id
+from scripts.seed import seed_snapshot
 from tests.changed_case import CaseWithAnUnversionedChange
 from tests.clock_reader import ClockReader
 from tests.conftest import Api

@@ -1,5 +1,5 @@
 """Seeding the demo data (dev only): departments, catalogue items with their guides, themes and
-one account per role. The data itself is in `demo/` (read and validated by core.demo_data)."""
+one account per role. The data itself is in `demo/` (read and validated by scripts.demo_data)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core import demo_data, guides
+from core import guides
 from core.catalogue import GuideContent, GuideStatus, ItemSnapshot
 from core.models import Account, Department, GuideVersion, ServiceItem, Theme
 from core.security import hash_password
+from scripts import demo_data
 
 # Read when this module is imported: invalid demo data fails loudly, naming its file.
 DEMO = demo_data.load()
@@ -53,7 +54,7 @@ async def seed(engine: AsyncEngine) -> None:
 async def _seed_guide(conn: AsyncConnection, code: str, content: GuideContent) -> None:
     """Publish the seed's guide as a new version unless it is already the newest one; versions
     an operator has published or is drafting are left alone (published ones never change).
-    The guide has passed publication's checks on load (core.demo_data)."""
+    The guide has passed publication's checks on load (scripts.demo_data)."""
     now = datetime.now(UTC)
     await conn.execute(insert(ServiceItem).values(code=code, created_at=now).on_conflict_do_nothing())
     query = select(GuideVersion).where(GuideVersion.item_code == code).order_by(GuideVersion.version.desc())
@@ -82,7 +83,7 @@ async def _seed_guide(conn: AsyncConnection, code: str, content: GuideContent) -
 
 
 async def _seed_themes(conn: AsyncConnection) -> None:
-    """Define the seeded themes (checked against the items on load, core.demo_data); a theme an
+    """Define the seeded themes (checked against the items on load, scripts.demo_data); a theme an
     operator has since redefined is left alone."""
     now = datetime.now(UTC)
     for code, theme in DEMO.themes.items():

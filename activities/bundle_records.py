@@ -7,6 +7,7 @@ timeline is one query over the bundle and its member cases.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
@@ -16,7 +17,7 @@ from core.models import Bundle, TimelineEntry
 from workflows.bundle_messages import BundleRecordRequest, BundleView
 
 
-def _bundle_row(view: BundleView) -> dict:
+def _bundle_row(view: BundleView) -> dict[str, Any]:
     return {
         "bundle_id": view.bundle_id,
         "theme_code": view.theme_code,

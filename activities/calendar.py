@@ -8,6 +8,7 @@ from datetime import datetime, time
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -47,14 +48,14 @@ class CalendarActivities:
         first = datetime.combine(change.first_day, time(0), tzinfo=BEIJING)
         last = datetime.combine(change.last_day, time.max, tzinfo=BEIJING)
         spans = or_(
-            and_(Case.acceptance_deadline >= first, Case.submitted_at <= last),
-            and_(Case.completion_deadline >= first, Case.accepted_at <= last),
+            and_(col(Case.acceptance_deadline) >= first, col(Case.submitted_at) <= last),
+            and_(col(Case.completion_deadline) >= first, col(Case.accepted_at) <= last),
         )
         query = (
-            select(Case.case_id)
-            .where(Case.status.in_([s.value for s in TIMED_STATUSES]), spans)
-            .where(Case.case_id > change.cursor)
-            .order_by(Case.case_id)
+            select(col(Case.case_id))
+            .where(col(Case.status).in_([s.value for s in TIMED_STATUSES]), spans)
+            .where(col(Case.case_id) > change.cursor)
+            .order_by(col(Case.case_id))
             .limit(REARM_PAGE)
         )
         async with self._engine.connect() as conn:
@@ -73,13 +74,15 @@ class CalendarActivities:
         last = datetime.combine(change.last_day, time.max, tzinfo=BEIJING)
         loop = Rectification
         query = (
-            select(loop.rectification_id)
+            select(col(loop.rectification_id))
             .where(
-                loop.status.in_([s.value for s in UNREPLIED]), loop.on_time.is_(None), loop.overdue.is_(False)
+                col(loop.status).in_([s.value for s in UNREPLIED]),
+                col(loop.on_time).is_(None),
+                col(loop.overdue).is_(False),
             )
-            .where(loop.deadline >= first, loop.opened_at <= last)
-            .where(loop.rectification_id > change.cursor)
-            .order_by(loop.rectification_id)
+            .where(col(loop.deadline) >= first, col(loop.opened_at) <= last)
+            .where(col(loop.rectification_id) > change.cursor)
+            .order_by(col(loop.rectification_id))
             .limit(REARM_PAGE)
         )
         async with self._engine.connect() as conn:

@@ -10,32 +10,41 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.read_model import insert_new
+from activities.read_model import insert_new, table_of
 from core.models import Case, Escalation, NotificationRow, Rating, ReviewTaskRow, TimelineEntry
 from workflows.case_messages import CaseView, Notification, RecordRequest, ReviewTask, TaskStatus
 from workflows.case_messages import Escalation as EscalationRequest
 from workflows.rating_messages import RatingRecord
 
 # What each part of a record writes, column by column: the statement and the rows both follow these.
-CASE_COLUMNS = tuple(c.name for c in Case.__table__.columns)
-TIMELINE_COLUMNS = tuple(c.name for c in TimelineEntry.__table__.columns)
+CASE_COLUMNS = tuple(c.name for c in table_of(Case).columns)
+TIMELINE_COLUMNS = tuple(c.name for c in table_of(TimelineEntry).columns)
 NOTIFICATION_COLUMNS = ("notification_id", "case_id", "recipient", "message", "created_at")
-TASK_COLUMNS = ("task_id", "case_id", "department", "item_code", "item_name", "status", "opinion")
-TASK_COLUMNS += ("created_at",)
-RATING_COLUMNS = tuple(c.name for c in Rating.__table__.columns)
+TASK_COLUMNS = (
+    "task_id",
+    "case_id",
+    "department",
+    "item_code",
+    "item_name",
+    "status",
+    "opinion",
+    "created_at",
+)
+RATING_COLUMNS = tuple(c.name for c in table_of(Rating).columns)
 
 
-def _rows_of(table, columns: tuple[str, ...], param: str) -> str:
+def _rows_of(table: Table, columns: tuple[str, ...], param: str) -> str:
     cols = ", ".join(columns)
     return f"SELECT {cols} FROM jsonb_populate_recordset(NULL::{table.name}, CAST(:{param} AS jsonb))"
 
 
-def _insert_new(table, columns: tuple[str, ...], param: str) -> str:
+def _insert_new(table: Table, columns: tuple[str, ...], param: str) -> str:
     rows = _rows_of(table, columns, param)
     return f"INSERT INTO {table.name} ({', '.join(columns)}) {rows} ON CONFLICT DO NOTHING"
 
@@ -47,18 +56,18 @@ def record_statement() -> TextClause:
     Its parts share one snapshot: the inbox rows it opens are not yet visible to the part that
     closes completed ones, so a record never carries both (`record_case` splits such a request).
     """
-    case = Case.__table__
+    case = table_of(Case)
     updated = ", ".join(f"{c} = EXCLUDED.{c}" for c in CASE_COLUMNS if c != "case_id")
-    tasks = ReviewTaskRow.__table__
+    tasks = table_of(ReviewTaskRow)
     sql = f"""
 WITH case_row AS (
   INSERT INTO {case.name} ({", ".join(CASE_COLUMNS)}) {_rows_of(case, CASE_COLUMNS, "case")}
   ON CONFLICT (case_id) DO UPDATE SET {updated} WHERE {case.name}.last_seq <= EXCLUDED.last_seq
 ),
-timeline AS ({_insert_new(TimelineEntry.__table__, TIMELINE_COLUMNS, "events")}),
-outbox AS ({_insert_new(NotificationRow.__table__, NOTIFICATION_COLUMNS, "notifications")}),
+timeline AS ({_insert_new(table_of(TimelineEntry), TIMELINE_COLUMNS, "events")}),
+outbox AS ({_insert_new(table_of(NotificationRow), NOTIFICATION_COLUMNS, "notifications")}),
 inbox AS ({_insert_new(tasks, TASK_COLUMNS, "open_tasks")}),
-rating AS ({_insert_new(Rating.__table__, RATING_COLUMNS, "rating")}),
+rating AS ({_insert_new(table_of(Rating), RATING_COLUMNS, "rating")}),
 closing AS (
   SELECT * FROM jsonb_populate_recordset(NULL::{tasks.name}, CAST(:closed AS jsonb))
 ),
@@ -73,17 +82,17 @@ SELECT 1"""
     return text(sql)
 
 
-def _json(rows: list[dict]) -> str:
+def _json(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, ensure_ascii=False)
 
 
-def _case_row(view: CaseView) -> dict:
+def _case_row(view: CaseView) -> dict[str, Any]:
     dumped = view.model_dump(mode="json")
     row = {c: dumped[c] for c in CASE_COLUMNS if c in dumped}
     return {**row, "view": dumped, "updated_at": datetime.now(UTC).isoformat()}
 
 
-def _closed_tasks(req: RecordRequest) -> list[dict]:
+def _closed_tasks(req: RecordRequest) -> list[dict[str, Any]]:
     """The inbox follows the case: a result the case holds closes its task row, even if the
     request that sent it died before marking the row itself; a withdrawal cancels the open ones."""
     if not any(e.event in ("task_completed", "withdrawn") for e in req.events):
@@ -101,7 +110,7 @@ def _closed_tasks(req: RecordRequest) -> list[dict]:
     ]
 
 
-def record_parameters(req: RecordRequest, closed: list[dict]) -> dict[str, str]:
+def record_parameters(req: RecordRequest, closed: list[dict[str, Any]]) -> dict[str, str]:
     """The statement's parameters: each part's rows as one JSON array."""
     now = datetime.now(UTC).isoformat()
     case_id = req.view.case_id
@@ -116,7 +125,7 @@ def record_parameters(req: RecordRequest, closed: list[dict]) -> dict[str, str]:
     }
 
 
-def _inbox_row(task: ReviewTask, now: str) -> dict:
+def _inbox_row(task: ReviewTask, now: str) -> dict[str, Any]:
     return {
         **task.model_dump(mode="json"),
         "status": TaskStatus.PENDING.value,
@@ -125,11 +134,11 @@ def _inbox_row(task: ReviewTask, now: str) -> dict:
     }
 
 
-def _rating_row(rating: RatingRecord) -> dict:
+def _rating_row(rating: RatingRecord) -> dict[str, Any]:
     return {**_created_at(rating), "comment": ""}
 
 
-def _created_at(message: Notification | RatingRecord) -> dict:
+def _created_at(message: Notification | RatingRecord) -> dict[str, Any]:
     """The message's row: its `at` is the row's `created_at`."""
     row = message.model_dump(mode="json")
     row["created_at"] = row.pop("at")

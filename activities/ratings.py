@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 from temporalio import activity
 
 from activities.read_model import add_notifications, add_rating, forward_upsert, insert_new
@@ -43,14 +44,16 @@ class RatingActivities:
                     await add_notifications(conn, [note])
             await conn.execute(
                 update(Visit)
-                .where(Visit.visit_id == view.visit_id, Visit.status == VisitStatus.OPEN.value)
+                .where(col(Visit.visit_id) == view.visit_id, col(Visit.status) == VisitStatus.OPEN.value)
                 .values(status=view.status.value, view=view.model_dump(mode="json"))
             )
 
     @activity.defn
     async def record_rectification(self, record: RectificationRecord) -> None:
         view = record.view
-        on_time = None if view.replied_at is None else view.replied_at <= view.deadline
+        replied, deadline = view.replied_at, view.deadline
+        # No deadline yet only while the run arms its clock; the record that follows has one.
+        on_time = None if replied is None or deadline is None else replied <= deadline
         row = {
             "rectification_id": view.rectification_id,
             "source": view.source.value,

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import ApiError, forbidden
@@ -125,7 +125,7 @@ async def record_submission(
         form=body.form,
         created_at=received,
     )
-    inserted = await db.exec(row.on_conflict_do_nothing().returning(Submission.case_id))
+    inserted = await db.exec(row.on_conflict_do_nothing().returning(col(Submission.case_id)))
     await db.commit()
     if inserted.first() is None:  # a concurrent request with the same key won the race
         existing = await _by_key(db, principal.username, key)
@@ -134,7 +134,7 @@ async def record_submission(
     return Received(case_id, received)
 
 
-def _id_token(body: CaseCreate) -> str | None:
+def _id_token(body: CaseCreate | BundleCreate) -> str | None:
     id_number = body.applicant.id_number if body.applicant else None
     return fields.id_number_token(id_number) if id_number else None
 

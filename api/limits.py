@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from starlette.exceptions import HTTPException
+from fastapi import HTTPException  # starlette's, with any JSON as its detail
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: a year's calendar or a whole guide is a few dozen KiB

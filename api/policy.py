@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, false, true
+from sqlmodel import col
 
 from api.errors import ApiError, forbidden
 from core.models import Bundle, Case
@@ -65,11 +66,11 @@ def case_scope(principal: Principal) -> ColumnElement[bool]:
     """The SQL condition selecting the cases this caller may list."""
     role = principal.role
     if role == Role.APPLICANT:
-        return Case.applicant_username == principal.username
+        return col(Case.applicant_username) == principal.username
     if role in DEPARTMENT_ROLES:
-        return Case.departments.contains([principal.department]) if principal.department else false()
+        return col(Case.departments).contains([principal.department]) if principal.department else false()
     if role == Role.CLERK and principal.district:
-        return Case.district == principal.district
+        return col(Case.district) == principal.district
     if role in (Role.CLERK, Role.SUPERVISOR, Role.OPERATOR):
         return true()
     return false()
@@ -137,11 +138,11 @@ def bundle_scope(principal: Principal) -> ColumnElement[bool]:
     """The SQL condition selecting the bundles this caller may list."""
     role = principal.role
     if role == Role.APPLICANT:
-        return Bundle.applicant_username == principal.username
+        return col(Bundle.applicant_username) == principal.username
     if role in DEPARTMENT_ROLES:
-        return Bundle.departments.contains([principal.department]) if principal.department else false()
+        return col(Bundle.departments).contains([principal.department]) if principal.department else false()
     if role == Role.CLERK and principal.district:
-        return Bundle.district == principal.district
+        return col(Bundle.district) == principal.district
     if role in (Role.CLERK, Role.SUPERVISOR, Role.OPERATOR):
         return true()
     return false()

@@ -132,7 +132,7 @@ async def rating_statistics(
         .order_by(key)
     )
     rows = (await conn.execute(query)).all()
-    return [_row(*row) for row in rows]
+    return [_row(*tuple(row)) for row in rows]
 
 
 def _row(key, total, l1, l2, l3, l4, l5, bad, bad_open, rectified, explained, overdue, replied, on_time):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pgserver
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -63,6 +64,7 @@ async def _open_cases(client, n: int, concurrency: int = 64) -> datetime:
     async def one() -> None:
         async with gate:
             view = await start_case(client, QUEUE, _case("market-001"))
+            assert view is not None and view.acceptance_deadline is not None  # a new case, just submitted
             deadlines.append(view.acceptance_deadline)
 
     await asyncio.gather(*(one() for _ in range(n)))
@@ -105,7 +107,7 @@ async def run(cases: int) -> None:
                 execution_timeout=timedelta(minutes=30),
             )
             signalled_in = time.perf_counter() - t1
-            moved = select(func.count()).select_from(Case).where(Case.acceptance_deadline > deadline)
+            moved = select(func.count()).select_from(Case).where(col(Case.acceptance_deadline) > deadline)
             for _ in range(6000):
                 async with engine.connect() as conn:
                     if (await conn.execute(moved)).scalar_one() >= cases:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +30,10 @@ from typing import TextIO
 from urllib.parse import parse_qs, urlparse
 
 import httpx
-from pgserver._commands import pg_ctl
+from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # pgserver setattr()s its commands
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -97,7 +98,7 @@ class Tally:
 
     failures: Counter[str] = field(default_factory=Counter)  # failed attempts, by what was seen
     faults: Counter[str] = field(default_factory=Counter)
-    down: Counter[str] = field(default_factory=Counter)  # seconds, by fault
+    down: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # seconds, by fault
     cases: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
 
@@ -331,7 +332,9 @@ class Drill:
                 return int((await conn.execute(query)).scalar_one())
 
             closed = (
-                select(func.count()).select_from(Case).where(Case.case_id.in_(ids), Case.status == "closed")
+                select(func.count())
+                .select_from(Case)
+                .where(col(Case.case_id).in_(ids), col(Case.status) == "closed")
             )
             rows.append(("cases closed in the read model", n, await count(closed)))
             rows.append(
@@ -340,11 +343,13 @@ class Drill:
             keys = (
                 select(func.count())
                 .select_from(Submission)
-                .where(Submission.idempotency_key.in_(self.tally.keys))
+                .where(col(Submission.idempotency_key).in_(self.tally.keys))
             )
             rows.append(("submissions, one per Idempotency-Key", len(self.tally.keys), await count(keys)))
             timeline = (
-                await conn.execute(select(TimelineEntry.case_id, TimelineEntry.seq, TimelineEntry.event))
+                await conn.execute(
+                    select(col(TimelineEntry.case_id), col(TimelineEntry.seq), col(TimelineEntry.event))
+                )
             ).all()
             expected = {(c, s, e) for c in ids for s, e in enumerate(SIGN_ONCE_EVENTS, start=1)}
             rows.append(
@@ -355,16 +360,22 @@ class Drill:
                 )
             )
             rows.append(("  of them as expected, each once", len(expected), len(expected & set(timeline))))
-            notes = (await conn.execute(select(NotificationRow.case_id, NotificationRow.message))).all()
+            notes = (
+                await conn.execute(select(col(NotificationRow.case_id), col(NotificationRow.message)))
+            ).all()
             rows.append((f"notifications ({NOTIFYING} per case)", NOTIFYING * n, len(notes)))
             rows.append(("  distinct", NOTIFYING * n, len(set(notes))))
-            tasks = select(func.count()).select_from(ReviewTaskRow).where(ReviewTaskRow.status == "completed")
+            tasks = (
+                select(func.count())
+                .select_from(ReviewTaskRow)
+                .where(col(ReviewTaskRow.status) == "completed")
+            )
             rows.append(("review tasks completed (1 per case)", n, await count(tasks)))
             rows.append(
                 ("review tasks, all told", n, await count(select(func.count()).select_from(ReviewTaskRow)))
             )
             rows.append(("ratings (1 per case)", n, await count(select(func.count()).select_from(Rating))))
-        changing = Counter()
+        changing: Counter[str] = Counter()
         for case_id in ids:
             history = await client.get_workflow_handle(case_workflow_id(case_id)).fetch_history()
             changing.update(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.policy import case_scope
@@ -148,6 +148,7 @@ async def load(engine: AsyncEngine, n: int, rng: random.Random) -> float:
     cases, timeline = _rows(n, rng)
     async with engine.begin() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None  # asyncpg's connection, for COPY
         await raw.copy_records_to_table("cases", records=cases, columns=CASE_COLUMNS)
         await raw.copy_records_to_table("case_timeline", records=timeline, columns=TIMELINE_COLUMNS)
     async with engine.connect() as conn:
@@ -249,17 +250,17 @@ async def plans(engine: AsyncEngine) -> dict[str, str]:
             principal, filters = query.principal, query.filters  # type: ignore[attr-defined]
             conditions = [case_scope(principal)]
             if filters.get("status"):
-                conditions.append(Case.status == filters["status"].value)
+                conditions.append(col(Case.status) == filters["status"].value)
             if filters.get("item_code"):
-                conditions.append(Case.item_code == filters["item_code"])
+                conditions.append(col(Case.item_code) == filters["item_code"])
             if filters.get("department"):
-                conditions.append(Case.departments.contains([filters["department"]]))
+                conditions.append(col(Case.departments).contains([filters["department"]]))
             if filters.get("overdue") is not None:
-                conditions.append(Case.overdue == filters["overdue"])
+                conditions.append(col(Case.overdue) == filters["overdue"])
             stmt = (
                 select(Case.case_id)
                 .where(*conditions)
-                .order_by(Case.submitted_at.desc(), Case.case_id.desc())
+                .order_by(col(Case.submitted_at).desc(), col(Case.case_id).desc())
                 .limit(20)
                 .offset(filters.get("offset", 0))
             )

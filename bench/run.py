@@ -346,10 +346,11 @@ class Bench:
                 for r in requests:
                     await work(c, r)
 
-            before = self.cpu.read() if self.cpu and label else {}
+            cpu = self.cpu if label else None
+            before = cpu.read() if cpu else {}
             await asyncio.wait_for(asyncio.gather(*(client_loop(c) for c in range(clients))), PHASE_LIMIT)
-            if before:
-                after = self.cpu.read()
+            if cpu and label and before:
+                after = cpu.read()
                 total = used.setdefault(label, dict.fromkeys(after, 0.0))
                 for k in after:
                     total[k] += after[k] - before[k]

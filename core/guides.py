@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.catalogue import DepartmentRef, GuideContent, GuideProblem, GuideStatus, ItemSnapshot, MaterialRef
@@ -37,12 +37,13 @@ def _label(key: str) -> str:
 
 def element_value(code: str, content: GuideContent, key: str) -> Any:
     data = content.model_dump(mode="json")
-    if key == "code":
-        return code
     if key == "deferred_acceptance":
         deferrable = [m.code for m in content.materials or [] if m.deferrable]
         return {"allowed": bool(deferrable), "materials": deferrable, "policy": content.deferral_policy}
-    return data[BY_KEY[key].field]
+    field = BY_KEY[key].field
+    if field is None:  # the item code (the registry key)
+        return code
+    return data[field]
 
 
 def elements(code: str, content: GuideContent) -> dict[str, dict[str, Any]]:
@@ -164,8 +165,8 @@ def basic_scope(key: str) -> bool:
 def _in_force_query(at: datetime):
     return (
         select(GuideVersion)
-        .where(GuideVersion.status == GuideStatus.PUBLISHED.value, GuideVersion.effective_from <= at)
-        .order_by(GuideVersion.item_code, GuideVersion.version.desc())
+        .where(GuideVersion.status == GuideStatus.PUBLISHED.value, col(GuideVersion.effective_from) <= at)
+        .order_by(GuideVersion.item_code, col(GuideVersion.version).desc())
     )
 
 
@@ -176,7 +177,7 @@ async def in_force(db: AsyncSession, code: str, at: datetime) -> GuideVersion | 
 
 
 async def all_in_force(db: AsyncSession, at: datetime) -> list[GuideVersion]:
-    query = _in_force_query(at).ext(distinct_on(GuideVersion.item_code))
+    query = _in_force_query(at).ext(distinct_on(col(GuideVersion.item_code)))
     return list((await db.exec(query)).all())
 
 

@@ -6,6 +6,8 @@ The dev server registers them from `DEV_SERVER_FLAGS`; tests register them from 
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from core.types import DISTRICTS
@@ -21,7 +23,7 @@ OVERDUE = SearchAttributeKey.for_bool("Overdue")
 # The bundle a member case belongs to (and a bundle's own id): `BundleId="BD…"` lists them all.
 BUNDLE_ID = SearchAttributeKey.for_keyword("BundleId")
 
-ALL = [
+ALL: list[SearchAttributeKey[Any]] = [
     CASE_STATUS,
     ITEM_CODE,
     DEPARTMENT,
@@ -52,7 +54,7 @@ def dev_server_flags() -> list[str]:
 
 
 def case_attributes(inp: CaseInput) -> TypedSearchAttributes:
-    pairs = [
+    pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(CASE_STATUS, "submitted"),
         SearchAttributePair(ITEM_CODE, inp.item.code),
         SearchAttributePair(DEPARTMENT, inp.item.lead_department),

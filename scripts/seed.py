@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import col
 
 from core import guides
 from core.catalogue import GuideContent, GuideStatus, ItemSnapshot
@@ -40,7 +41,7 @@ async def seed(engine: AsyncEngine) -> None:
         for item in DEMO.items:
             await _seed_guide(conn, item.code, item.content)
         await _seed_themes(conn)
-        existing = set((await conn.execute(select(Account.username))).scalars())
+        existing = set((await conn.execute(select(col(Account.username)))).scalars())
         for account in demo_accounts():
             if account["username"] in existing:
                 continue
@@ -57,7 +58,11 @@ async def _seed_guide(conn: AsyncConnection, code: str, content: GuideContent) -
     The guide has passed publication's checks on load (scripts.demo_data)."""
     now = datetime.now(UTC)
     await conn.execute(insert(ServiceItem).values(code=code, created_at=now).on_conflict_do_nothing())
-    query = select(GuideVersion).where(GuideVersion.item_code == code).order_by(GuideVersion.version.desc())
+    query = (
+        select(GuideVersion)
+        .where(col(GuideVersion.item_code) == code)
+        .order_by(col(GuideVersion.version).desc())
+    )
     latest = (await conn.execute(query.limit(1))).first()
     digest = guides.content_hash(content)
     if latest is not None:
@@ -90,7 +95,9 @@ async def _seed_themes(conn: AsyncConnection) -> None:
         row = {"code": code, "name": theme.name, "definition": theme.model_dump(mode="json")}
         stmt = insert(Theme).values(**row, updated_at=now, updated_by=SEEDED_BY)
         await conn.execute(
-            stmt.on_conflict_do_update(index_elements=["code"], set_=row, where=Theme.updated_by == SEEDED_BY)
+            stmt.on_conflict_do_update(
+                index_elements=["code"], set_=row, where=col(Theme.updated_by) == SEEDED_BY
+            )
         )
 
 

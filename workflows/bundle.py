@@ -12,8 +12,9 @@ no child handles and can continue as new whenever its history grows long.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
@@ -95,7 +96,7 @@ class BundleWorkflow:
         self._news, self._failures = carried.news, carried.failures
         self._registered = inp.carried is not None
         self._steps = Steps(inp.bundle_id, seq=self._view.last_seq)
-        self._recorded_view: dict | None = None
+        self._recorded_view: dict[str, Any] | None = None
         self._acks: set[int] = set()
         self._refusals: dict[int, str] = {}
         self._changed = False
@@ -590,7 +591,7 @@ class BundleWorkflow:
             self._refusals[command_id] = "办件流程已结束"
         return command_id
 
-    async def _command_all(self, commands: list[tuple[MemberView, MemberAction]], actor: Actor) -> None:
+    async def _command_all(self, commands: Sequence[tuple[MemberView, MemberAction]], actor: Actor) -> None:
         """Send each member its command, then wait (bounded) until every one has handled it."""
         kind = commands[0][1].kind if commands else "none"
         ids = await asyncio.gather(*(self._command(m, action, actor) for m, action in commands))
@@ -617,7 +618,12 @@ class BundleWorkflow:
             raise refuse(CaseErrorCode.INVALID_STATE, f"“一件事”当前状态不能{action}")
 
     def _log(
-        self, event: str, actor: Actor | None, message: str, detail: dict | None = None, notify=False
+        self,
+        event: str,
+        actor: Actor | None,
+        message: str,
+        detail: dict[str, Any] | None = None,
+        notify: bool = False,
     ) -> None:
         view = self._view
         view.last_seq = self._steps.log(event, actor, message, detail).seq

@@ -9,7 +9,7 @@ as new every few pages to keep its own history short. The rectification loops st
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -22,8 +22,16 @@ with workflow.unsafe.imports_passed_through():
 _PAGES_PER_RUN = 20
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 # What to page through (by id, from the change's cursor), and how to signal each page.
-_CASES = (CalendarActivities.affected_cases, CalendarActivities.signal_calendar_changed)
-_RECTIFICATIONS = (CalendarActivities.affected_rectifications, CalendarActivities.signal_rectifications)
+_Affected = Callable[[CalendarActivities, CalendarChange], Awaitable[list[str]]]
+_Signal = Callable[[CalendarActivities, list[str]], Awaitable[int]]
+_CASES: tuple[_Affected, _Signal] = (
+    CalendarActivities.affected_cases,
+    CalendarActivities.signal_calendar_changed,
+)
+_RECTIFICATIONS: tuple[_Affected, _Signal] = (
+    CalendarActivities.affected_rectifications,
+    CalendarActivities.signal_rectifications,
+)
 
 
 @workflow.defn(name="CalendarChangeWorkflow")
@@ -39,16 +47,16 @@ class CalendarChangeWorkflow:
         workflow.continue_as_new(change)
 
 
-async def _signal_next_page(change: CalendarChange, kind: tuple[Callable, Callable]) -> bool:
+async def _signal_next_page(change: CalendarChange, kind: tuple[_Affected, _Signal]) -> bool:
     """Signal the next page of the workflows of this kind that the change touches, and move the
     cursor past them. False when there are none left."""
     affected, signal = kind
-    page: list[str] = await workflow.execute_activity(
+    page = await workflow.execute_activity_method(
         affected, change, start_to_close_timeout=timedelta(seconds=60), retry_policy=_RETRY
     )
     if not page:
         return False
-    change.signalled += await workflow.execute_activity(
+    change.signalled += await workflow.execute_activity_method(
         signal, page, start_to_close_timeout=timedelta(minutes=5), retry_policy=_RETRY
     )
     change.cursor = page[-1]

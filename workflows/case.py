@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
-from typing import assert_never
+from typing import Any, assert_never
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError, FailureError
 
 from workflows.common import escalate, refuse
@@ -86,7 +87,12 @@ DECIDED = frozenset(
 )
 
 
-def _state(report: MemberReport) -> dict:
+# An update handler, bound to its workflow. `workflow.update` types an update method as an unbound
+# protocol whose call returns `T | Awaitable[T]`, so a bound one's coroutine is only `Any` to mypy.
+_BoundUpdate = Callable[..., Any]
+
+
+def _state(report: MemberReport) -> dict[str, Any]:
     return report.model_dump(exclude={"seq", "acks", "refused"})
 
 
@@ -538,7 +544,9 @@ class CaseWorkflow:
             label = STATUS_LABELS[self._view.status]
             raise refuse(CaseErrorCode.INVALID_STATE, f"办件当前状态为“{label}”，不能{action}")
 
-    def _ask_for(self, missing: list[str], req, event: str, intro: str) -> None:
+    def _ask_for(
+        self, missing: list[str], req: AcceptanceRequest | SupplementNotice, event: str, intro: str
+    ) -> None:
         """一次性告知: one notice listing every missing material."""
         self._view.missing_materials = list(missing)
         names = self._materials.names(missing)
@@ -552,7 +560,10 @@ class CaseWorkflow:
 
     def _upsert_search_attributes(self) -> None:
         view = self._view
-        values: dict = {sa.CASE_STATUS: view.status.value, sa.OVERDUE: view.overdue}
+        values: dict[SearchAttributeKey[Any], Any] = {
+            sa.CASE_STATUS: view.status.value,
+            sa.OVERDUE: view.overdue,
+        }
         if view.acceptance_deadline:
             values[sa.ACCEPTANCE_DEADLINE] = view.acceptance_deadline
         if view.completion_deadline:
@@ -564,7 +575,12 @@ class CaseWorkflow:
         workflow.upsert_search_attributes([k.value_set(v) for k, v in values.items()])
 
     def _log(
-        self, event: str, actor: Actor | None, message: str, detail: dict | None = None, notify: bool = False
+        self,
+        event: str,
+        actor: Actor | None,
+        message: str,
+        detail: dict[str, Any] | None = None,
+        notify: bool = False,
     ) -> None:
         self._view.last_seq = self._steps.log(event, actor, message, detail).seq
         # A bundle's applicant hears from the bundle, in combined notices (一次告知).
@@ -605,7 +621,7 @@ class CaseWorkflow:
         if cmd.command_id in self._acks:  # not yet carried by a report
             await self._report_to_bundle()
 
-    def _command(self, cmd: BundleCommand) -> tuple[Callable, Callable, object]:
+    def _command(self, cmd: BundleCommand) -> tuple[_BoundUpdate, Callable[[Any], None], object]:
         """The update a command stands for: its handler, its validator and its request."""
         actor = cmd.actor
         match cmd.action:

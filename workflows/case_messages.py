@@ -6,6 +6,7 @@ and the workflows share one shape.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -221,7 +222,7 @@ class CaseEvent(BaseModel):
     actor: str
     role: str
     message: str
-    detail: dict = Field(default_factory=dict)
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 SUPERVISOR_INBOX = "role:supervisor"

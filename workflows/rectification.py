@@ -108,11 +108,11 @@ class RectificationWorkflow:
     def _reply(self, outcome: str, actor: Actor, message: str) -> None:
         self._view.outcome = outcome
         self._view.replied_at = self._view.replied_at or workflow.now()
-        real_name = self._view.rater is not None
-        self._view.status = S.AWAITING_FEEDBACK if real_name else S.AWAITING_REVIEW
+        rater = self._view.rater  # a real-name rater is asked for feedback
+        self._view.status = S.AWAITING_FEEDBACK if rater is not None else S.AWAITING_REVIEW
         self._log(outcome, actor, message)
-        if real_name:
-            self._notify(self._view.rater, f"您的评价/投诉 {self._view.rectification_id} 已答复：{message}")
+        if rater is not None:
+            self._notify(rater, f"您的评价/投诉 {self._view.rectification_id} 已答复：{message}")
 
     # ---- the rater and the supervisor -------------------------------------------------------
 

@@ -29,7 +29,9 @@ class Steps:
         self._notes: list[Notification] = []
         self._writing = asyncio.Lock()
 
-    def log(self, event: str, actor: Actor | None, message: str, detail: dict | None = None) -> CaseEvent:
+    def log(
+        self, event: str, actor: Actor | None, message: str, detail: dict[str, Any] | None = None
+    ) -> CaseEvent:
         self.seq += 1
         entry = CaseEvent(
             seq=self.seq,

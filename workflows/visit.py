@@ -25,6 +25,7 @@ from workflows.steps import Steps
 with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
     from core.types import CaseErrorCode
+    from workflows.case_messages import CaseEvent, Notification
     from workflows.rating_messages import BAD_RATING_MAX
     from workflows.visit_messages import (
         VisitInput,
@@ -89,7 +90,7 @@ class VisitWorkflow:
         return self._view
 
     async def _record(self, rating: VisitRatingRecord | None) -> None:
-        def request(events: list, notes: list) -> VisitRecord:
+        def request(events: list[CaseEvent], notes: list[Notification]) -> VisitRecord:
             return VisitRecord(view=self._view.model_copy(deep=True), rating=rating)
 
         await self._steps.record(RatingActivities.record_visit, request)

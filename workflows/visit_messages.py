@@ -45,18 +45,10 @@ class VisitRatingRequest(BaseModel):
     anonymous: bool = False
 
 
-class VisitView(BaseModel):
-    visit_id: str
+class VisitView(VisitInput):
+    """The visit as it stands: what it was opened with, then its one rating or its close."""
+
     status: VisitStatus
-    clerk: str
-    district: str
-    applicant_username: str | None
-    case_ids: list[str]
-    departments: list[str]
-    item_codes: list[str]
-    lead_department: str
-    opened_at: Instant
-    rating_deadline: Instant
     rating_level: int | None = None
     rating_channel: RatingChannel | None = None
     rater: str | None = None  # None when anonymous

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.read_model import add_notifications, forward_upsert, insert_new
+from activities.read_model import add_notifications, add_rating, forward_upsert, insert_new
 from core.models import Bundle, TimelineEntry
 from workflows.bundle_messages import BundleRecordRequest, BundleView
 
@@ -46,3 +46,5 @@ class BundleRecordActivities:
             events = [{"case_id": req.view.bundle_id, **e.model_dump()} for e in req.events]
             await insert_new(conn, TimelineEntry, events)
             await add_notifications(conn, req.notifications)
+            if req.rating is not None:
+                await add_rating(conn, req.rating)

@@ -22,7 +22,7 @@ from temporalio.exceptions import FailureError
 from workflows.case import CaseWorkflow
 from workflows.common import refuse
 from workflows.materials import MaterialList
-from workflows.rating_filing import file_rating, rating_record
+from workflows.rating_filing import open_rectification, rating_record
 from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
@@ -66,7 +66,7 @@ with workflow.unsafe.imports_passed_through():
         Notification,
         RatingRequest,
     )
-    from workflows.rating_messages import RATING_LABELS
+    from workflows.rating_messages import RATING_LABELS, RatingRecord
 
 # How long a bundle action waits for its members to confirm it before answering anyway.
 _ACK_WAIT = timedelta(seconds=20)
@@ -540,8 +540,9 @@ class BundleWorkflow:
         self._log("closed", None, "本“一件事”已办结")
         self._changed = True
         rating = rating_record(req, view, view.bundle_id, view.contact_clerk, view.theme_code)
-        await self._record()
-        if await file_rating(rating, view.lead_department, f"{view.theme_name}｜办件号 {view.bundle_id}"):
+        await self._record(rating)  # the rating goes with the bundle's own record
+        summary = f"{view.theme_name}｜办件号 {view.bundle_id}"
+        if await open_rectification(rating, view.lead_department, summary):
             self._log("rectification_opened", None, "差评已转牵头部门核实整改（7日内办结）", notify=True)
             await self._record()
         return self._view
@@ -631,14 +632,14 @@ class BundleWorkflow:
             notice = f"您的“{view.theme_name}”（{view.bundle_id}）：{message}"
             self._steps.notify(view.applicant_username, notice)
 
-    async def _record(self) -> None:
+    async def _record(self, rating: RatingRecord | None = None) -> None:
         def request(events: list[CaseEvent], notes: list[Notification]) -> BundleRecordRequest | None:
             snapshot = self._view.model_dump(mode="json")
-            if not events and not notes and snapshot == self._recorded_view:
+            if not events and not notes and not rating and snapshot == self._recorded_view:
                 return None
             self._recorded_view = snapshot
             view = self._view.model_copy(deep=True)
-            return BundleRecordRequest(view=view, events=events, notifications=notes)
+            return BundleRecordRequest(view=view, events=events, notifications=notes, rating=rating)
 
         # A regular activity, not a local one: the bundle is the parent of its member cases, whose
         # completions arrive at any moment. A workflow task that completes the bundle fails on such

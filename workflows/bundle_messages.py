@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from core.catalogue import ThemeSnapshot
 from core.types import Actor, Instant
 from workflows.case_messages import CaseEvent, CaseStatus, DeliveryMethod, Notification, SubmissionChannel
+from workflows.rating_messages import RatingRecord
 
 
 class BundleStatus(StrEnum):
@@ -240,3 +241,5 @@ class BundleRecordRequest(BaseModel):
     view: BundleView
     events: list[CaseEvent]
     notifications: list[Notification] = Field(default_factory=list)
+    # Written in the same transaction: the one rating that closes the bundle.
+    rating: RatingRecord | None = None

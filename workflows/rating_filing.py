@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.common import quick_activity
 from workflows.rectification import RectificationWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.ratings import RatingActivities
     from core.types import Role
     from workflows.bundle_messages import BundleView
     from workflows.case_messages import CaseView, RatingRequest
@@ -42,12 +40,6 @@ def rating_record(
         district=rated.district,
         at=workflow.now(),
     )
-
-
-async def file_rating(rating: RatingRecord, department: str, summary: str) -> bool:
-    """Record the rating; a bad one starts its rectification workflow. True if one started."""
-    await quick_activity(RatingActivities.record_rating, rating)
-    return await open_rectification(rating, department, summary)
 
 
 async def open_rectification(rating: RatingRecord | VisitRatingRecord, department: str, summary: str) -> bool:

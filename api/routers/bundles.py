@@ -10,13 +10,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import func, update
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api import intake
 from api.deps import Caller, Cfg, Db, IdempotencyKey, Submitter, Temporal, require_roles
 from api.errors import ApiError, found
+from api.pages import Limit, Offset, page_of
 from api.policy import (
     BUNDLE_ACTION_ROLES,
     BundleAction,
@@ -119,17 +120,16 @@ async def list_bundles(
     principal: Caller,
     status: BundleStatus | None = None,
     theme_code: str | None = Query(default=None, max_length=64),
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> BundlePage:
     conditions = [bundle_scope(principal)]
     if status is not None:
         conditions.append(Bundle.status == status.value)
     if theme_code is not None:
         conditions.append(Bundle.theme_code == theme_code)
-    total = (await db.exec(select(func.count()).select_from(Bundle).where(*conditions))).one()
-    query = select(Bundle).where(*conditions).order_by(Bundle.submitted_at.desc(), Bundle.bundle_id.desc())
-    rows = (await db.exec(query.limit(limit).offset(offset))).all()
+    newest_first = [col(Bundle.submitted_at).desc(), col(Bundle.bundle_id).desc()]
+    rows, total = await page_of(db, select(Bundle).where(*conditions), newest_first, limit, offset)
     return BundlePage(items=[_summary(r) for r in rows], total=total, limit=limit, offset=offset)
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy import func, update
-from sqlmodel import select
+from fastapi import APIRouter, Depends
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
@@ -23,6 +23,7 @@ from api.deps import (  # every write here is one statement: no transactions
     require_roles,
 )
 from api.errors import ApiError, found
+from api.pages import Limit, Offset, page_of
 from api.policy import (
     ACTION_ROLES,
     CaseAction,
@@ -34,7 +35,6 @@ from api.policy import (
 )
 from api.routers import visits
 from api.schemas import (
-    MAX_INT,
     AcceptanceIn,
     CaseCreate,
     CaseOut,
@@ -118,8 +118,8 @@ async def list_cases(
     item_code: str | None = None,
     department: str | None = None,
     overdue: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> CasePage:
     conditions = [case_scope(principal)]
     if status is not None:
@@ -130,15 +130,8 @@ async def list_cases(
         conditions.append(Case.departments.contains([department]))
     if overdue is not None:
         conditions.append(Case.overdue == overdue)
-    total = (await db.exec(select(func.count()).select_from(Case).where(*conditions))).one()
-    query = (
-        select(Case)
-        .where(*conditions)
-        .order_by(Case.submitted_at.desc(), Case.case_id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = (await db.exec(query)).all()
+    newest_first = [col(Case.submitted_at).desc(), col(Case.case_id).desc()]
+    rows, total = await page_of(db, select(Case).where(*conditions), newest_first, limit, offset)
     return CasePage(items=[_summary(r) for r in rows], total=total, limit=limit, offset=offset)
 
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.deps import Caller, Db, require_roles
 from api.errors import forbidden, found
+from api.pages import Limit, Offset, page_of
 from api.policy import case_scope, ensure_can_view, sees_personal_data
 from api.routers.cases import _summary
-from api.schemas import MAX_INT, CasePage, IdNumber, Strict
+from api.schemas import CasePage, IdNumber, Strict
 from core import fields
 from core.models import Account, Case, Complaint, Submission
 from core.security import Principal
@@ -103,17 +103,16 @@ async def cases_by_id_number(
     body: IdNumberLookup,
     db: Db,
     principal: Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPERVISOR))],
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> CasePage:
     """A walk-in applicant's cases, found by ID number (in the body, never in a URL or a log)
     through its keyed token; the ID number itself is stored only sealed."""
     token = fields.id_number_token(body.id_number)
     conditions = [Submission.applicant_id_token == token, case_scope(principal)]
     joined = select(Case).join(Submission, Submission.case_id == Case.case_id).where(*conditions)
-    total = (await db.exec(select(func.count()).select_from(joined.subquery()))).one()
-    query = joined.order_by(Case.submitted_at.desc(), Case.case_id.desc()).limit(limit).offset(offset)
-    rows = (await db.exec(query)).all()
+    newest_first = [col(Case.submitted_at).desc(), col(Case.case_id).desc()]
+    rows, total = await page_of(db, joined, newest_first, limit, offset)
     return CasePage(items=[_summary(r) for r in rows], total=total, limit=limit, offset=offset)
 
 

@@ -57,7 +57,6 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
             records.record_case,
             records.escalate,
             bundles.record_bundle,
-            ratings.record_rating,
             ratings.record_rectification,
             ratings.record_visit,
         ],

@@ -7,10 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 from temporalio import activity
 
-from activities.read_model import add_notifications, add_rating, forward_upsert, insert_new
+from activities.read_model import add_notifications, forward_upsert, insert_new
 from core.models import Rectification, Visit, VisitRating
 from workflows.case_messages import Notification
-from workflows.rating_messages import BAD_RATING_MAX, RatingRecord
+from workflows.rating_messages import BAD_RATING_MAX
 from workflows.rectification_messages import RectificationRecord
 from workflows.visit_messages import VisitRecord, VisitStatus
 
@@ -18,11 +18,6 @@ from workflows.visit_messages import VisitRecord, VisitStatus
 class RatingActivities:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    @activity.defn
-    async def record_rating(self, rating: RatingRecord) -> None:
-        async with self._engine.begin() as conn:
-            await add_rating(conn, rating)
 
     @activity.defn
     async def record_visit(self, record: VisitRecord) -> None:

@@ -40,7 +40,8 @@ class CalendarChangeWorkflow:
     async def run(self, change: CalendarChange) -> int:
         for _ in range(_PAGES_PER_RUN):
             if not await _signal_next_page(change, _CASES):
-                rectifications = change.model_copy(update={"cursor": ""})  # the cursor runs over their ids
+                # Their own cursor (over their ids) and count: the cases' count is `change.signalled`.
+                rectifications = change.model_copy(update={"cursor": "", "signalled": 0})
                 while await _signal_next_page(rectifications, _RECTIFICATIONS):
                     pass
                 return change.signalled + rectifications.signalled

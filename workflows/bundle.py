@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         CaseEvent,
         CaseInput,
         CaseStatus,
+        DeliveryMethod,
         Notification,
         RatingRequest,
     )
@@ -489,10 +490,13 @@ class BundleWorkflow:
         assert member is not None  # the validator checked
         self._form.update(req.form)
         self._view.materials = sorted(set(self._view.materials) | set(req.materials))
+        denied_attempt = member.case_status == CaseStatus.DENIED and not member.delivered
         member.state, member.reason = MemberState.WAITING, ""
         self._unblock_dependants(member)
         self._log("member_retried", req.actor, f"“{member.item_name}”经补正后重新办理", notify=True)
         self._changed = True
+        if denied_attempt:  # its case waits for the decision to be handed over: it is, with this retry
+            await self._command(member, DeliverMember(method=DeliveryMethod.ELECTRONIC), req.actor)
         return self._view
 
     @retry_member.validator

@@ -305,6 +305,9 @@ async def test_a_failed_member_blocks_its_dependants_and_a_retry_restarts_only_i
     assert (lic.case_id, lic.attempt, lic.earlier_case_ids) == (f"{bid}-1-2", 2, [f"{bid}-1"])
     assert member(view, "tax").case_id == f"{bid}-3" and member(view, "tax").attempt == 1
     assert (await case_view(h, lic.case_id)).form == {"business_name": "望京新科技"}
+    # The denied attempt's decision is handed over with the retry, and its case ends.
+    await members_ended(h, [lic.model_copy(update={"case_id": f"{bid}-1"})])
+    assert h.fakes.events(f"{bid}-1")[-2:] == ["delivered", "closed"]
 
     await finish(h, lic)  # the new attempt's result starts the seal after all
     view = await until_view(bundle, lambda v: member(v, "seal").case_status == "under_review", "seal")
@@ -376,33 +379,3 @@ async def test_a_withdrawal_ends_what_is_undecided_and_a_bad_rating_opens_a_loop
     assert (loop.view.case_id, loop.view.department, loop.view.level) == (bid, "market", 2)
     assert (await bundle.result()).status == "closed"
     assert [r.level for r in h.fakes.ratings] == [2]
-
-
-async def test_continue_as_new_under_a_low_history_limit_keeps_its_state(harness: Harness) -> None:
-    h = harness
-    bid, bundle = await start(h, history_limit=40)
-    await submitted(bundle)
-    await bundle.execute_update(B.accept, BundleAcceptRequest(actor=CLERK))
-    view = await bundle.query(B.view)
-    await finish(h, member(view, "lic"))
-    view = await until_view(bundle, lambda v: member(v, "seal").case_status == "under_review", "seal")
-    await finish(h, member(view, "tax"))
-    await finish(h, member(view, "seal"))
-    view = await until_view(bundle, lambda v: v.status == "ready", "ready")
-
-    assert view.runs >= 2  # it continued as new on its way, and nothing was lost
-    first = await h.client.get_workflow_handle(
-        bundle_workflow_id(bid), run_id=bundle.first_execution_run_id
-    ).describe()
-    assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
-    assert view.accepted_at is not None and view.materials == MATERIALS
-    assert [(m.key, m.case_status, m.attempt) for m in view.members] == [
-        ("lic", "approved", 1),
-        ("seal", "approved", 1),
-        ("tax", "approved", 1),
-    ]
-    seal = await case_view(h, member(view, "seal").case_id)  # the form, carried, filled it
-    assert seal.form == {"credit_code": credit_code_for(f"{bid}-1"), "business_name": "北京望京科技有限公司"}
-    seqs = [e.seq for r in h.fakes.bundles for e in r.events]
-    assert seqs == list(range(1, len(seqs) + 1))  # one timeline across runs, none twice
-    assert h.fakes.bundle_events(bid).count("ready") == 1

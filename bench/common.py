@@ -4,6 +4,7 @@ history, and the tables they print. Imports no other bench module, so each of th
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import statistics
 from collections import Counter
@@ -18,15 +19,25 @@ from scripts.dev import HOST, Config
 # ---- the stack ------------------------------------------------------------------------------
 
 
+# Below the kernel's ephemeral range (32768-60999 here): a port asked of the kernel (bind to 0)
+# comes from that range, and an outgoing connection of any process may take it between this check
+# and the server's own bind (seen once: the Temporal UI's "address already in use").
+_PORTS = range(20000, 32768)
+
+
 def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    """`count` distinct ports of 127.0.0.1 nothing listens on, outside the ephemeral range."""
+    found: list[int] = []
+    for port in random.sample(_PORTS, len(_PORTS)):
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise RuntimeError("no free ports below the ephemeral range")
 
 
 def stack_config(data_dir: Path) -> Config:

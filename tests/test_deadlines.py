@@ -12,20 +12,17 @@ import pytest_asyncio
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.workflow_calls import start_case
 from core import search_attributes as sa
 from core.calendar import BEIJING, STATUTORY, load_calendar
-from core.config import Settings
 from core.models import CalendarOverride, NotificationRow, Rectification, ReviewTaskRow, TimelineEntry
 from core.models import Escalation as EscalationRow
-from core.temporal import case_workflow_id, data_converter
+from core.temporal import case_workflow_id
 from core.types import Actor, Role
-from tests.conftest import SESSION, Api, venv_binary
+from tests.conftest import SESSION, Api, start_time_skipping
 from tests.helpers import case_input
 from tests.replay_guard import replays_and_is_recorded
 from worker import build_worker
@@ -63,18 +60,7 @@ APPLICANT = Actor(username="applicant1", role=Role.APPLICANT)
 
 @pytest_asyncio.fixture(**SESSION)
 async def skipping(engine: AsyncEngine) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=venv_binary("temporal-test-server"),
-        data_converter=data_converter(Settings()),
-    )
-    # The Java test server only knows search attributes registered explicitly.
-    types = {
-        key.name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{key.indexed_value_type.name}")
-        for key in sa.ALL
-    }
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(namespace="default", search_attributes=types)
-    )
+    env = await start_time_skipping()
     async with build_worker(env.client, engine, QUEUE):
         yield env
     await env.shutdown()

@@ -96,7 +96,9 @@ class BundleWorkflow:
         self._auto_accepted = set(carried.auto_accepted)
         self._news, self._failures = carried.news, carried.failures
         self._registered = inp.carried is not None
-        self._steps = Steps(inp.bundle_id, seq=self._view.last_seq)
+        view = self._view
+        prefix = f"您的“{view.theme_name}”（{view.bundle_id}）："
+        self._steps = Steps(view.bundle_id, view, applicant=view.applicant_username, notice_prefix=prefix)
         self._recorded_view: dict[str, Any] | None = None
         self._acks: set[int] = set()
         self._refusals: dict[int, str] = {}
@@ -151,7 +153,7 @@ class BundleWorkflow:
     async def _register(self) -> None:
         """一表申请: one form for every member item, and one contact person."""
         inp, names = self._input, "、".join(m.item_name for m in self._view.members)
-        self._log(
+        self._steps.log(
             "submitted",
             inp.submitted_by,
             f"已提交“{inp.theme.name}”（一表申请 {len(self._view.members)} 个事项：{names}），"
@@ -176,7 +178,7 @@ class BundleWorkflow:
                 await workflow.wait_condition(lambda: self._changed, timeout=timeout)
             except TimeoutError:
                 self._view.status = BundleStatus.CLOSED
-                self._log("closed_unrated", None, "评价期已过，未评价，本“一件事”已办结")
+                self._steps.log("closed_unrated", None, "评价期已过，未评价，本“一件事”已办结")
 
     def _rating_closes(self) -> datetime | None:
         delivered = self._view.delivered_at
@@ -289,9 +291,9 @@ class BundleWorkflow:
             others = [m.item_name for m in self._view.members if not m.finished]
             rest = f"；其余事项（{'、'.join(others)}）继续办理" if others else ""
             fix = "。补正后可由您的联系人重新提交未通过的事项，无需重新申请整个“一件事”"
-            self._log("members_failed", None, "；".join(self._failures) + rest + fix, notify=True)
+            self._steps.log("members_failed", None, "；".join(self._failures) + rest + fix, notify=True)
         if self._news:
-            self._log("members_progress", None, "；".join(self._news), notify=True)
+            self._steps.log("members_progress", None, "；".join(self._news), notify=True)
         self._failures, self._news = [], []
 
     async def _start(self, member: MemberView) -> None:
@@ -318,7 +320,7 @@ class BundleWorkflow:
         )
         filled = [f"{FORM_FIELDS[n.field].label} {results[n.member]}" for n in snap.needs if n.field]
         detail = f"，已自动填入前置事项结果：{'、'.join(filled)}" if filled else ""
-        self._log("member_started", None, f"“{member.item_name}”已发起办理（办件号 {case_id}）{detail}")
+        self._steps.log("member_started", None, f"“{member.item_name}”已发起办理（办件号 {case_id}）{detail}")
         await workflow.start_child_workflow(
             CaseWorkflow.run,
             inp,
@@ -353,13 +355,13 @@ class BundleWorkflow:
             return
         if any(m.deliverable for m in view.members):
             view.status, view.ready_at = BundleStatus.READY, workflow.now()
-            self._log("ready", None, "全部事项均已办结，办理结果可一次领取（办一次）", notify=True)
+            self._steps.log("ready", None, "全部事项均已办结，办理结果可一次领取（办一次）", notify=True)
         elif any(m.delivered for m in view.members):
             view.status, view.delivered_at = BundleStatus.DELIVERED, view.delivered_at or workflow.now()
         else:
             view.status = BundleStatus.CLOSED
             why = "申请人已撤回" if view.withdrawn else "事项均未获受理或许可"
-            self._log("closed", None, f"本“一件事”{why}，已结束", notify=True)
+            self._steps.log("closed", None, f"本“一件事”{why}，已结束", notify=True)
 
     @workflow.signal
     def member_report(self, report: MemberReport) -> None:
@@ -403,7 +405,7 @@ class BundleWorkflow:
         waiting = [m.item_name for m in view.members if m.state == MemberState.WAITING]
         later = f"；{'、'.join(waiting)}将在前置事项办结后自动受理" if waiting else ""
         names = "、".join(m.item_name for m in targets)
-        self._log("accepted", req.actor, f"已一窗统一受理：{names}{later}", notify=True)
+        self._steps.log("accepted", req.actor, f"已一窗统一受理：{names}{later}", notify=True)
         await self._command_all([(m, AcceptMember()) for m in targets], req.actor)
         return self._view
 
@@ -424,7 +426,7 @@ class BundleWorkflow:
         items = "、".join(m.item_name for m, _ in affected)
         reason = f"。说明：{req.reason}" if req.reason else ""
         message = f"请一次性补正以下材料：{names}（涉及：{items}）{reason}"
-        self._log("supplement_requested", req.actor, message, notify=True)
+        self._steps.log("supplement_requested", req.actor, message, notify=True)
         notices = [(m, AskMemberForSupplements(materials=codes, reason=req.reason)) for m, codes in affected]
         await self._command_all(notices, req.actor)
         return self._view
@@ -442,7 +444,7 @@ class BundleWorkflow:
         view.materials = sorted(set(view.materials) | set(req.materials))
         names = self._materials.names(view.missing_materials)
         view.missing_materials, view.status = [], self._resume_status
-        self._log("supplemented", req.actor, f"已补正材料：{names}，各事项继续办理", notify=True)
+        self._steps.log("supplemented", req.actor, f"已补正材料：{names}，各事项继续办理", notify=True)
         waiting = self._members_in({CaseStatus.SUPPLEMENT_REQUESTED})
         supplies = [(m, SupplyMember(materials=m.missing_materials)) for m in waiting]
         await self._command_all(supplies, req.actor)
@@ -467,7 +469,7 @@ class BundleWorkflow:
             message = f"办理结果已一次送达（{how}）：{names}。欢迎对本次“一件事”服务评价"
         else:
             message = f"已按您的选择先行送达（{how}）：{names}；其余事项办结后再行送达"
-        self._log("delivered", req.actor, message, notify=True)
+        self._steps.log("delivered", req.actor, message, notify=True)
         await self._command_all([(m, DeliverMember(method=req.method)) for m in targets], req.actor)
         return self._view
 
@@ -493,7 +495,7 @@ class BundleWorkflow:
         denied_attempt = member.case_status == CaseStatus.DENIED and not member.delivered
         member.state, member.reason = MemberState.WAITING, ""
         self._unblock_dependants(member)
-        self._log("member_retried", req.actor, f"“{member.item_name}”经补正后重新办理", notify=True)
+        self._steps.log("member_retried", req.actor, f"“{member.item_name}”经补正后重新办理", notify=True)
         self._changed = True
         if denied_attempt:  # its case waits for the decision to be handed over: it is, with this retry
             await self._command(member, DeliverMember(method=DeliveryMethod.ELECTRONIC), req.actor)
@@ -522,7 +524,7 @@ class BundleWorkflow:
             if member.state == MemberState.WAITING:
                 member.state, member.reason = MemberState.BLOCKED, "申请人已撤回"
         why = f"：{req.reason}" if req.reason else ""
-        self._log("withdrawn", req.actor, f"申请人已撤回本“一件事”中尚未办结的事项{why}", notify=True)
+        self._steps.log("withdrawn", req.actor, f"申请人已撤回本“一件事”中尚未办结的事项{why}", notify=True)
         targets = self._members_in(set(WITHDRAWABLE))
         await self._command_all([(m, WithdrawMember(reason=req.reason)) for m in targets], req.actor)
         return self._view
@@ -540,14 +542,16 @@ class BundleWorkflow:
     async def rate(self, req: RatingRequest) -> BundleView:
         view = self._view
         view.rating_level, view.status = req.level, BundleStatus.CLOSED
-        self._log("rated", req.actor, f"评价：{RATING_LABELS[req.level]}", detail={"level": req.level})
-        self._log("closed", None, "本“一件事”已办结")
+        self._steps.log("rated", req.actor, f"评价：{RATING_LABELS[req.level]}", detail={"level": req.level})
+        self._steps.log("closed", None, "本“一件事”已办结")
         self._changed = True
         rating = rating_record(req, view, view.bundle_id, view.contact_clerk, view.theme_code)
         await self._record(rating)  # the rating goes with the bundle's own record
         summary = f"{view.theme_name}｜办件号 {view.bundle_id}"
         if await open_rectification(rating, view.lead_department, summary):
-            self._log("rectification_opened", None, "差评已转牵头部门核实整改（7日内办结）", notify=True)
+            self._steps.log(
+                "rectification_opened", None, "差评已转牵头部门核实整改（7日内办结）", notify=True
+            )
             await self._record()
         return self._view
 
@@ -610,7 +614,7 @@ class BundleWorkflow:
             if i in self._refusals
         ]
         if refused:
-            self._log(f"{kind}_refused", None, f"以下事项未能一并办理：{'、'.join(refused)}")
+            self._steps.log(f"{kind}_refused", None, f"以下事项未能一并办理：{'、'.join(refused)}")
         self._changed = True
         # The notice is in the read model before the clerk gets the answer, also when the main
         # loop's record took it: that write comes first.
@@ -621,20 +625,6 @@ class BundleWorkflow:
             raise refuse(CaseErrorCode.INVALID_STATE, "“一件事”尚在登记，请稍后再试")
         if self._view.status not in allowed:
             raise refuse(CaseErrorCode.INVALID_STATE, f"“一件事”当前状态不能{action}")
-
-    def _log(
-        self,
-        event: str,
-        actor: Actor | None,
-        message: str,
-        detail: dict[str, Any] | None = None,
-        notify: bool = False,
-    ) -> None:
-        view = self._view
-        view.last_seq = self._steps.log(event, actor, message, detail).seq
-        if notify and view.applicant_username:
-            notice = f"您的“{view.theme_name}”（{view.bundle_id}）：{message}"
-            self._steps.notify(view.applicant_username, notice)
 
     async def _record(self, rating: RatingRecord | None = None) -> None:
         def request(events: list[CaseEvent], notes: list[Notification]) -> BundleRecordRequest | None:

@@ -120,7 +120,10 @@ class CaseWorkflow:
             form=dict(inp.form),
             bundle_id=inp.bundle.bundle_id if inp.bundle else None,
         )
-        self._steps = Steps(inp.case_id)
+        # A bundle's applicant hears from the bundle, in combined notices (一次告知).
+        applicant = None if inp.bundle else inp.applicant_username
+        prefix = f"您的办件 {inp.case_id}："
+        self._steps = Steps(inp.case_id, self._view, applicant=applicant, notice_prefix=prefix)
         listed = {m.code: m.name for m in item.materials}
         self._materials = MaterialList(listed, "本事项办事指南所列范围")
         self._registered = False
@@ -160,7 +163,7 @@ class CaseWorkflow:
         self._apply_deadlines()
         actor = self._input.submitted_by
         channel = "网上申报" if self._input.channel == "online" else "窗口申报"
-        self._log("submitted", actor, f"已提交（{channel}），等待受理", notify=True)
+        self._steps.log("submitted", actor, f"已提交（{channel}），等待受理", notify=True)
         await self._record()
         self._registered = True
         await self._report_to_bundle()  # only now can the bundle act on it
@@ -211,7 +214,7 @@ class CaseWorkflow:
     def _finish_review(self) -> None:
         self._review_finished = True
         self._set_status(CaseStatus.AWAITING_SIGNATURE)
-        self._log("review_finished", None, "部门审查已完成，等待签批")
+        self._steps.log("review_finished", None, "部门审查已完成，等待签批")
 
     def _review_tasks(self) -> list[ReviewTask]:
         view = self._view
@@ -258,7 +261,7 @@ class CaseWorkflow:
         task.completed_by = actor.username
         verdict = "通过" if outcome == TaskOutcome.PASS else "不通过"
         department = {d.code: d.name for d in self._input.item.departments}[task.department]
-        self._log("task_completed", actor, f"{department}审查{verdict}：{opinion}")
+        self._steps.log("task_completed", actor, f"{department}审查{verdict}：{opinion}")
 
     async def _closing_phase(self) -> None:
         """Approved or denied → wait for delivery → wait for a rating (or the window) → closed."""
@@ -267,7 +270,7 @@ class CaseWorkflow:
         await workflow.wait_condition(lambda: self._view.status in (CaseStatus.DELIVERED, CaseStatus.CLOSED))
         if self._input.bundle is not None:
             self._set_status(CaseStatus.CLOSED)
-            self._log("closed", None, "已办结；评价随“一件事”主题统一进行（一次一评）")
+            self._steps.log("closed", None, "已办结；评价随“一件事”主题统一进行（一次一评）")
             await self._record()
             return
         window = timedelta(days=self._input.rating_window_days)
@@ -275,14 +278,14 @@ class CaseWorkflow:
             await workflow.wait_condition(lambda: self._view.rating_level is not None, timeout=window)
         except TimeoutError:
             self._set_status(CaseStatus.CLOSED)
-            self._log("closed_unrated", None, "评价期已过，未评价，已办结")
+            self._steps.log("closed_unrated", None, "评价期已过，未评价，已办结")
             await self._record()
 
     async def _on_overdue(self, clock: DeadlineClock) -> None:
         label = "受理" if clock.kind == "acceptance" else "办结"
         self._view.overdue = True
         self._upsert_search_attributes()
-        self._log(f"{clock.kind}_overdue", None, f"已超过{label}时限，已提交督办")
+        self._steps.log(f"{clock.kind}_overdue", None, f"已超过{label}时限，已提交督办")
         self._steps.notify(SUPERVISOR_INBOX, f"办件 {self._view.case_id} 已超过{label}时限，请督办")
         view = self._view
         await escalate(
@@ -294,7 +297,7 @@ class CaseWorkflow:
 
     async def _on_warning(self, clock: DeadlineClock) -> None:
         self._view.warning = True
-        self._log("completion_warning", None, "办结时限今日届满，已预警")
+        self._steps.log("completion_warning", None, "办结时限今日届满，已预警")
         self._steps.notify(
             department_inbox(self._view.lead_department), f"预警：办件 {self._view.case_id} 今日到期"
         )
@@ -320,7 +323,9 @@ class CaseWorkflow:
         self._apply_deadlines()
         labels = "、".join("受理" if c.kind == "acceptance" else "办结" for c in moved)
         when = "；".join(f"{c.at:%Y-%m-%d}" for c in moved)
-        self._log("deadline_recomputed", None, f"工作日历调整，{labels}时限重新计算为 {when}", notify=True)
+        self._steps.log(
+            "deadline_recomputed", None, f"工作日历调整，{labels}时限重新计算为 {when}", notify=True
+        )
         await self._record()
 
     # ---- acceptance ----------------------------------------------------------------------
@@ -337,13 +342,13 @@ class CaseWorkflow:
                 TaskView(task_id=f"{self._view.case_id}-T{i}", department=code, status="pending")
                 for i, code in enumerate(self._view.departments, start=1)
             ]
-            self._log("accepted", req.actor, "已受理，进入部门审查", notify=True)
+            self._steps.log("accepted", req.actor, "已受理，进入部门审查", notify=True)
             await self._arm_completion(req)
             self._apply_deadlines()
         elif decision == AcceptanceDecision.REJECT:
             self._set_status(CaseStatus.REJECTED)
             self._view.decision_reason = req.reason
-            self._log("rejected", req.actor, f"不予受理：{req.reason}", notify=True)
+            self._steps.log("rejected", req.actor, f"不予受理：{req.reason}", notify=True)
         else:
             self._set_status(CaseStatus.SUPPLEMENT_REQUESTED)
             self._ask_for(req.missing_materials, req, "supplement_requested", "请一次性补正以下材料：")
@@ -382,7 +387,7 @@ class CaseWorkflow:
             return self._view
         self._acceptance_round += 1
         self._set_status(CaseStatus.SUBMITTED)
-        self._log("supplemented", req.actor, f"已补正材料：{names}，重新等待受理", notify=True)
+        self._steps.log("supplemented", req.actor, f"已补正材料：{names}，重新等待受理", notify=True)
         await self._acceptance_clock.arm(workflow.now(), 1)
         self._apply_deadlines()
         await self._record()
@@ -392,7 +397,7 @@ class CaseWorkflow:
         self._set_status(self._paused_status)
         result = await self._completion_clock.resume(workflow.now())
         self._apply_deadlines()
-        self._log(
+        self._steps.log(
             "supplemented",
             req.actor,
             f"已补正材料：{names}，审查继续；补正期间不计时，"
@@ -440,7 +445,7 @@ class CaseWorkflow:
         )
         verdict = "同意" if req.decision == SignDecision.APPROVE else "不同意"
         title = "首席代表" if req.actor.role == Role.CHIEF else "经办人"
-        self._log("signed", req.actor, f"{title}签批：{verdict}。{req.opinion}")
+        self._steps.log("signed", req.actor, f"{title}签批：{verdict}。{req.opinion}")
         if len(self._view.signatures) == len(signers):
             approved = req.decision == SignDecision.APPROVE
             self._set_status(CaseStatus.APPROVED if approved else CaseStatus.DENIED)
@@ -450,7 +455,7 @@ class CaseWorkflow:
                 item = self._input.item
                 self._view.result_number = result_number(item.code, item.result_name, self._view.case_id)
                 result += f"（{item.result_name or '办理结果'}编号 {self._view.result_number}）"
-            self._log("decided", req.actor, f"审批决定：{result}，请选择领取方式", notify=True)
+            self._steps.log("decided", req.actor, f"审批决定：{result}，请选择领取方式", notify=True)
         await self._record()
         return self._view
 
@@ -475,7 +480,7 @@ class CaseWorkflow:
         self._view.delivery_method = req.method
         how = {"window_pickup": "窗口领取", "mail": "邮寄送达", "electronic": "电子证照"}
         invite = "" if self._input.bundle else "，欢迎评价"
-        self._log("delivered", req.actor, f"办理结果已送达（{how[req.method]}）{invite}", notify=True)
+        self._steps.log("delivered", req.actor, f"办理结果已送达（{how[req.method]}）{invite}", notify=True)
         await self._record()
         return self._view
 
@@ -488,19 +493,21 @@ class CaseWorkflow:
         self._view.rating_level = req.level
         self._set_status(CaseStatus.CLOSED)
         label = RATING_LABELS[req.level]
-        self._log(
+        self._steps.log(
             "rated",
             req.actor,
             f"评价：{label}",
             detail={"level": req.level, "channel": req.channel, "comment": req.comment},
         )
-        self._log("closed", None, "已办结")
+        self._steps.log("closed", None, "已办结")
         view = self._view
         rating = rating_record(req, view, view.case_id, self._accepted_by, view.item_code)
         await self._record(rating=rating)  # the rating goes with the case's own record
         summary = f"{view.item_name}｜办件号 {view.case_id}"
         if await open_rectification(rating, view.lead_department, summary):
-            self._log("rectification_opened", None, "差评已转责任部门核实整改（7日内办结）", notify=True)
+            self._steps.log(
+                "rectification_opened", None, "差评已转责任部门核实整改（7日内办结）", notify=True
+            )
             await self._record()
         return self._view
 
@@ -517,7 +524,7 @@ class CaseWorkflow:
         for task in self._view.tasks:  # out of the departments' inboxes with this record
             if task.status == TaskStatus.PENDING:
                 task.status = TaskStatus.CANCELLED
-        self._log("withdrawn", req.actor, f"申请人已撤回申请。{req.reason}", notify=True)
+        self._steps.log("withdrawn", req.actor, f"申请人已撤回申请。{req.reason}", notify=True)
         await self._record()
         return self._view
 
@@ -551,7 +558,7 @@ class CaseWorkflow:
         self._view.missing_materials = list(missing)
         names = self._materials.names(missing)
         detail = {"missing_materials": missing, "reason": req.reason}
-        self._log(event, req.actor, f"{intro}{names}", detail=detail, notify=True)
+        self._steps.log(event, req.actor, f"{intro}{names}", detail=detail, notify=True)
 
     def _set_status(self, status: CaseStatus, upsert: bool = True) -> None:
         self._view.status = status
@@ -573,19 +580,6 @@ class CaseWorkflow:
             return
         self._sa_sent.update((k.name, v) for k, v in values.items())
         workflow.upsert_search_attributes([k.value_set(v) for k, v in values.items()])
-
-    def _log(
-        self,
-        event: str,
-        actor: Actor | None,
-        message: str,
-        detail: dict[str, Any] | None = None,
-        notify: bool = False,
-    ) -> None:
-        self._view.last_seq = self._steps.log(event, actor, message, detail).seq
-        # A bundle's applicant hears from the bundle, in combined notices (一次告知).
-        if notify and self._view.applicant_username and self._input.bundle is None:
-            self._steps.notify(self._view.applicant_username, f"您的办件 {self._view.case_id}：{message}")
 
     async def _record(
         self, open_tasks: list[ReviewTask] | None = None, rating: RatingRecord | None = None

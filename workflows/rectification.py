@@ -52,7 +52,7 @@ class RectificationWorkflow:
             **inp.model_dump(exclude={"opened_at"}), opened_at=inp.opened_at, status=S.VERIFYING
         )
         self._clock = DeadlineClock("rectification", self._on_overdue, self._on_warning)
-        self._steps = Steps(inp.rectification_id, subject=inp.case_id or inp.rectification_id)
+        self._steps = Steps(inp.rectification_id, self._view, subject=inp.case_id or inp.rectification_id)
 
     @workflow.run
     async def run(self, inp: RectificationInput) -> RectificationView:
@@ -206,7 +206,6 @@ class RectificationWorkflow:
 
     def _log(self, event: str, actor: Actor | None, message: str) -> None:
         self._view.events.append(self._steps.log(event, actor, message))
-        self._view.last_seq = self._steps.seq
 
     def _notify(self, recipient: str, message: str) -> None:
         self._steps.notify(recipient, message)

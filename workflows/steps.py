@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio import workflow
 
@@ -16,23 +16,48 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case_messages import CaseEvent, Notification
 
 
+class Numbered(Protocol):
+    """A workflow's view, whose `last_seq` is its timeline's last entry."""
+
+    last_seq: int
+
+
 class Steps:
     """The steps of one workflow's subject. `key` starts each notice's id; `subject` is whose
     notices they are in the read model (a rectification's are its case's); `seq` numbers the
-    timeline, carried over when a workflow continues as new."""
+    timeline from the `view`'s `last_seq` on (carried over when a workflow continues as new) and
+    keeps it current. A step logged with `notify` is told to `applicant`, if there is one, after
+    `notice_prefix`."""
 
-    def __init__(self, key: str, subject: str | None = None, seq: int = 0) -> None:
+    def __init__(
+        self,
+        key: str,
+        view: Numbered | None = None,
+        subject: str | None = None,
+        applicant: str | None = None,
+        notice_prefix: str = "",
+    ) -> None:
         self.key = key
         self.subject = subject or key
-        self.seq = seq
+        self.seq = view.last_seq if view else 0
+        self._view = view
+        self._applicant = applicant
+        self._notice_prefix = notice_prefix
         self._events: list[CaseEvent] = []
         self._notes: list[Notification] = []
         self._writing = asyncio.Lock()
 
     def log(
-        self, event: str, actor: Actor | None, message: str, detail: dict[str, Any] | None = None
+        self,
+        event: str,
+        actor: Actor | None,
+        message: str,
+        detail: dict[str, Any] | None = None,
+        notify: bool = False,
     ) -> CaseEvent:
         self.seq += 1
+        if self._view is not None:
+            self._view.last_seq = self.seq
         entry = CaseEvent(
             seq=self.seq,
             at=workflow.now(),
@@ -43,6 +68,8 @@ class Steps:
             detail=detail or {},
         )
         self._events.append(entry)
+        if notify and self._applicant:
+            self.notify(self._applicant, self._notice_prefix + message)
         return entry
 
     def notify(self, recipient: str, message: str) -> None:

@@ -14,32 +14,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from core import search_attributes as sa
-from core.config import Settings
-from core.temporal import data_converter
-from tests.conftest import SESSION, venv_binary
+from tests.conftest import SESSION, start_time_skipping
 from tests.workflows.fakes import Harness, unique
 from worker import WORKFLOWS
 
 
 @pytest_asyncio.fixture(**SESSION)
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=venv_binary("temporal-test-server"),
-        data_converter=data_converter(Settings()),
-    )
-    types = {
-        key.name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{key.indexed_value_type.name}")
-        for key in sa.ALL
-    }
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(namespace="default", search_attributes=types)
-    )
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 

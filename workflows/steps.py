@@ -24,22 +24,20 @@ class Numbered(Protocol):
 
 class Steps:
     """The steps of one workflow's subject. `key` starts each notice's id; `subject` is whose
-    notices they are in the read model (a rectification's are its case's); `seq` numbers the
-    timeline from the `view`'s `last_seq` on (carried over when a workflow continues as new) and
-    keeps it current. A step logged with `notify` is told to `applicant`, if there is one, after
-    `notice_prefix`."""
+    notices they are in the read model (a rectification's are its case's); the `view`'s
+    `last_seq` numbers the timeline (carried over when a workflow continues as new). A step logged
+    with `notify` is told to `applicant`, if there is one, after `notice_prefix`."""
 
     def __init__(
         self,
         key: str,
-        view: Numbered | None = None,
+        view: Numbered,
         subject: str | None = None,
         applicant: str | None = None,
         notice_prefix: str = "",
     ) -> None:
         self.key = key
         self.subject = subject or key
-        self.seq = view.last_seq if view else 0
         self._view = view
         self._applicant = applicant
         self._notice_prefix = notice_prefix
@@ -55,11 +53,9 @@ class Steps:
         detail: dict[str, Any] | None = None,
         notify: bool = False,
     ) -> CaseEvent:
-        self.seq += 1
-        if self._view is not None:
-            self._view.last_seq = self.seq
+        self._view.last_seq += 1
         entry = CaseEvent(
-            seq=self.seq,
+            seq=self._view.last_seq,
             at=workflow.now(),
             event=event,
             actor=actor.username if actor else "system",
@@ -75,7 +71,7 @@ class Steps:
     def notify(self, recipient: str, message: str) -> None:
         self._notes.append(
             Notification(
-                notification_id=f"{self.key}:{self.seq}:{recipient}",
+                notification_id=f"{self.key}:{self._view.last_seq}:{recipient}",
                 case_id=self.subject,
                 recipient=recipient,
                 message=message,

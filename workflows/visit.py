@@ -18,14 +18,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from workflows.common import refuse
+from workflows.common import quick_activity, refuse
 from workflows.rating_filing import open_rectification
-from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
     from activities.ratings import RatingActivities
     from core.types import CaseErrorCode
-    from workflows.case_messages import CaseEvent, Notification
     from workflows.rating_messages import BAD_RATING_MAX
     from workflows.visit_messages import (
         VisitInput,
@@ -46,7 +44,6 @@ class VisitWorkflow:
     @workflow.init
     def __init__(self, inp: VisitInput) -> None:
         self._view = VisitView(**inp.model_dump(), status=VisitStatus.OPEN)
-        self._steps = Steps(inp.visit_id)
 
     @workflow.run
     async def run(self, inp: VisitInput) -> VisitView:
@@ -90,7 +87,6 @@ class VisitWorkflow:
         return self._view
 
     async def _record(self, rating: VisitRatingRecord | None) -> None:
-        def request(events: list[CaseEvent], notes: list[Notification]) -> VisitRecord:
-            return VisitRecord(view=self._view.model_copy(deep=True), rating=rating)
-
-        await self._steps.record(RatingActivities.record_visit, request)
+        await quick_activity(
+            RatingActivities.record_visit, VisitRecord(view=self._view.model_copy(deep=True), rating=rating)
+        )

@@ -316,13 +316,19 @@ async def test_a_failed_member_blocks_its_dependants_and_a_retry_restarts_only_i
     assert h.fakes.bundle_events(bid).count("members_failed") == 1
 
 
-async def test_partial_delivery_then_the_rest_then_closed_unrated(harness: Harness) -> None:
-    h = harness
+async def accepted_with_tax_approved(h: Harness) -> tuple[str, WorkflowHandle]:
+    """A bundle accepted at once, whose independent tax member is already approved."""
     bid, bundle = await start(h)
     await submitted(bundle)
     view = await bundle.execute_update(B.accept, BundleAcceptRequest(actor=CLERK))
     await finish(h, member(view, "tax"))
     await until_view(bundle, lambda v: member(v, "tax").case_status == "approved", "tax approved")
+    return bid, bundle
+
+
+async def test_partial_delivery_then_the_rest_then_closed_unrated(harness: Harness) -> None:
+    h = harness
+    bid, bundle = await accepted_with_tax_approved(h)
 
     whole = BundleDeliveryRequest(actor=CLERK, method=DeliveryMethod.MAIL)
     assert await refused(bundle.execute_update(B.deliver, whole)) == E.INVALID_STATE
@@ -351,11 +357,7 @@ async def test_partial_delivery_then_the_rest_then_closed_unrated(harness: Harne
 
 async def test_a_withdrawal_ends_what_is_undecided_and_a_bad_rating_opens_a_loop(harness: Harness) -> None:
     h = harness
-    bid, bundle = await start(h)
-    await submitted(bundle)
-    view = await bundle.execute_update(B.accept, BundleAcceptRequest(actor=CLERK))
-    await finish(h, member(view, "tax"))
-    await until_view(bundle, lambda v: member(v, "tax").case_status == "approved", "tax approved")
+    bid, bundle = await accepted_with_tax_approved(h)
 
     withdrawal = BundleWithdrawRequest(actor=APPLICANT, reason="暂不开办")
     view = await bundle.execute_update(B.withdraw, withdrawal)

@@ -45,6 +45,7 @@ from workflows.case_messages import (
 )
 from workflows.rectification import RectificationWorkflow
 from workflows.rectification_messages import (
+    DepartmentAnswer,
     ExplainRequest,
     RectificationInput,
     RectificationSource,
@@ -315,12 +316,10 @@ async def _loop_row(engine: AsyncEngine, rid: str):
 
 async def _close_explained(handle) -> None:
     staff = Actor(username="tax-staff", role=Role.DEPARTMENT, department="tax")
-    await handle.execute_update(
-        RectificationWorkflow.verify, VerifyRequest(actor=staff, reasonable=False, finding="无法定依据")
-    )
-    await handle.execute_update(
-        RectificationWorkflow.explain, ExplainRequest(actor=staff, explanation="已说明")
-    )
+    verify = VerifyRequest(actor=staff, reasonable=False, finding="无法定依据")
+    await handle.execute_update(RectificationWorkflow.answer, DepartmentAnswer(act=verify))
+    explain = ExplainRequest(actor=staff, explanation="已说明")
+    await handle.execute_update(RectificationWorkflow.answer, DepartmentAnswer(act=explain))
     supervisor = Actor(username="supervisor1", role=Role.SUPERVISOR)
     await handle.execute_update(RectificationWorkflow.review, ReviewRequest(actor=supervisor, close=True))
 

@@ -22,7 +22,7 @@ from temporalio.exceptions import FailureError
 from workflows.case import CaseWorkflow
 from workflows.common import refuse
 from workflows.materials import MaterialList
-from workflows.rating_filing import open_rectification, rating_record
+from workflows.rating_filing import file_rating, require_ratable
 from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
@@ -222,6 +222,10 @@ class BundleWorkflow:
         workflow.continue_as_new(
             self._input.model_copy(update={"carried": carry, "form": {}, "materials": []})
         )
+
+    @workflow.query
+    def view(self) -> BundleView:
+        return self._view
 
     # ---- members -------------------------------------------------------------------------
 
@@ -545,30 +549,17 @@ class BundleWorkflow:
         self._steps.log("rated", req.actor, f"评价：{RATING_LABELS[req.level]}", detail={"level": req.level})
         self._steps.log("closed", None, "本“一件事”已办结")
         self._changed = True
-        rating = rating_record(req, view, view.bundle_id, view.contact_clerk, view.theme_code)
-        await self._record(rating)  # the rating goes with the bundle's own record
-        summary = f"{view.theme_name}｜办件号 {view.bundle_id}"
-        if await open_rectification(rating, view.lead_department, summary):
-            self._steps.log(
-                "rectification_opened", None, "差评已转牵头部门核实整改（7日内办结）", notify=True
-            )
-            await self._record()
+        await file_rating(req, view, view.contact_clerk, self._steps, self._record)
         return self._view
 
     @rate.validator
     def _validate_rate(self, req: RatingRequest) -> None:
-        if self._view.rating_level is not None:
-            raise refuse(CaseErrorCode.ALREADY_RATED, "本“一件事”已评价，一次一评，不能重复评价")
-        self._require({BundleStatus.DELIVERED}, "评价")
+        require_ratable(self._view, "本“一件事”", "一次一评")
 
     @workflow.update
     async def registered(self) -> BundleView:
         """Returns once the bundle is in the read model; used with update-with-start."""
         await workflow.wait_condition(lambda: self._registered)
-        return self._view
-
-    @workflow.query
-    def view(self) -> BundleView:
         return self._view
 
     # ---- helpers -----------------------------------------------------------------------

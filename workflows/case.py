@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 from workflows.common import escalate, refuse
 from workflows.deadlines import DeadlineClock
 from workflows.materials import MaterialList
-from workflows.rating_filing import open_rectification, rating_record
+from workflows.rating_filing import file_rating, require_ratable
 from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
@@ -328,6 +328,10 @@ class CaseWorkflow:
         )
         await self._record()
 
+    @workflow.query
+    def view(self) -> CaseView:
+        return self._view
+
     # ---- acceptance ----------------------------------------------------------------------
 
     @workflow.update
@@ -500,22 +504,12 @@ class CaseWorkflow:
             detail={"level": req.level, "channel": req.channel, "comment": req.comment},
         )
         self._steps.log("closed", None, "已办结")
-        view = self._view
-        rating = rating_record(req, view, view.case_id, self._accepted_by, view.item_code)
-        await self._record(rating=rating)  # the rating goes with the case's own record
-        summary = f"{view.item_name}｜办件号 {view.case_id}"
-        if await open_rectification(rating, view.lead_department, summary):
-            self._steps.log(
-                "rectification_opened", None, "差评已转责任部门核实整改（7日内办结）", notify=True
-            )
-            await self._record()
+        await file_rating(req, self._view, self._accepted_by, self._steps, self._record)
         return self._view
 
     @rate.validator
     def _validate_rate(self, req: RatingRequest) -> None:
-        if self._view.rating_level is not None:
-            raise refuse(CaseErrorCode.ALREADY_RATED, "本办件已评价，一事一评，不能重复评价")
-        self._require_status({CaseStatus.DELIVERED}, "评价")
+        require_ratable(self._view, "本办件", "一事一评")
 
     @workflow.update
     async def withdraw(self, req: WithdrawRequest) -> CaseView:
@@ -536,10 +530,6 @@ class CaseWorkflow:
     async def registered(self) -> CaseView:
         """Returns once the case is in the read model; used with update-with-start."""
         await workflow.wait_condition(lambda: self._registered)
-        return self._view
-
-    @workflow.query
-    def view(self) -> CaseView:
         return self._view
 
     # ---- helpers -----------------------------------------------------------------------

@@ -3,12 +3,16 @@ and the rectification loop a bad one opens."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from temporalio import workflow
 
+from workflows.common import refuse
 from workflows.rectification import RectificationWorkflow
+from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
-    from core.types import Role
+    from core.types import CaseErrorCode, Role
     from workflows.bundle_messages import BundleView
     from workflows.case_messages import CaseView, RatingRequest
     from workflows.rating_messages import BAD_RATING_MAX, RatingRecord
@@ -68,3 +72,32 @@ async def open_rectification(rating: RatingRecord | VisitRatingRecord, departmen
         static_summary=f"差评整改｜{summary}",
     )
     return True
+
+
+async def file_rating(
+    req: RatingRequest,
+    rated: CaseView | BundleView,
+    clerk: str | None,
+    steps: Steps,
+    record: Callable[..., Awaitable[None]],
+) -> None:
+    """The rating goes with the rated's own record (`record(rating=...)`); a bad one then opens
+    its rectification loop under the lead department, and the applicant is told."""
+    if isinstance(rated, CaseView):
+        rating = rating_record(req, rated, rated.case_id, clerk, rated.item_code)
+        summary = f"{rated.item_name}｜办件号 {rated.case_id}"
+    else:
+        rating = rating_record(req, rated, rated.bundle_id, clerk, rated.theme_code)
+        summary = f"{rated.theme_name}｜办件号 {rated.bundle_id}"
+    await record(rating=rating)
+    if await open_rectification(rating, rated.lead_department, summary):
+        steps.log("rectification_opened", None, "差评已转责任部门核实整改（7日内办结）", notify=True)
+        await record()
+
+
+def require_ratable(rated: CaseView | BundleView, subject: str, rule: str) -> None:
+    """Rated once (`rule`: 一事一评 / 一次一评), and only after its result was delivered."""
+    if rated.rating_level is not None:
+        raise refuse(CaseErrorCode.ALREADY_RATED, f"{subject}已评价，{rule}，不能重复评价")
+    if rated.status != "delivered":
+        raise refuse(CaseErrorCode.INVALID_STATE, f"{subject}的办理结果送达后才能评价")

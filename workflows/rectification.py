@@ -11,6 +11,8 @@ day (a holiday declared on it) moves the deadline and its timers while no reply 
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from temporalio import workflow
 
 from workflows.common import escalate, refuse
@@ -29,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.rectification_messages import (
         RECTIFICATION_DAYS,
+        DepartmentAnswer,
         ExplainRequest,
         FeedbackRequest,
         RectificationInput,
@@ -42,6 +45,12 @@ with workflow.unsafe.imports_passed_through():
 
 S = RectificationStatus
 REPLIED = frozenset({S.AWAITING_FEEDBACK, S.AWAITING_REVIEW, S.CLOSED})
+# The state each of the department's acts is open in.
+DEPARTMENT_ACTS: dict[str, tuple[RectificationStatus, str]] = {
+    "verify": (S.VERIFYING, "核实"),
+    "rectify": (S.RECTIFYING, "整改"),
+    "explain": (S.EXPLAINING, "解释说明"),
+}
 
 
 @workflow.defn(name="RectificationWorkflow")
@@ -71,39 +80,30 @@ class RectificationWorkflow:
     # ---- the department ------------------------------------------------------------------
 
     @workflow.update
-    async def verify(self, req: VerifyRequest) -> RectificationView:
-        self._view.finding = req.finding
-        self._view.status = S.RECTIFYING if req.reasonable else S.EXPLAINING
-        verdict = "情况属实，进入整改" if req.reasonable else "诉求不合理或缺乏法定依据，将作解释说明"
-        self._log("verified", req.actor, f"核实：{verdict}。{req.finding}")
+    async def answer(self, req: DepartmentAnswer) -> RectificationView:
+        match req.act:
+            case VerifyRequest(actor=actor, reasonable=reasonable, finding=finding):
+                self._view.finding = finding
+                self._view.status = S.RECTIFYING if reasonable else S.EXPLAINING
+                verdict = "情况属实，进入整改" if reasonable else "诉求不合理或缺乏法定依据，将作解释说明"
+                self._log("verified", actor, f"核实：{verdict}。{finding}")
+            case RectifyRequest(actor=actor, problem=problem, action=action):
+                self._view.problem, self._view.action = problem, action
+                self._reply("rectified", actor, f"整改：问题为“{problem}”，已采取措施“{action}”")
+            case ExplainRequest(actor=actor, explanation=explanation):
+                self._view.explanation = explanation
+                self._reply("explained", actor, f"解释说明：{explanation}")
+            case _:
+                assert_never(req.act)
         await self._record()
         return self._view
 
-    @verify.validator
-    def _validate_verify(self, req: VerifyRequest) -> None:
-        self._require({S.VERIFYING}, "核实", req.actor)
-
-    @workflow.update
-    async def rectify(self, req: RectifyRequest) -> RectificationView:
-        self._view.problem, self._view.action = req.problem, req.action
-        self._reply("rectified", req.actor, f"整改：问题为“{req.problem}”，已采取措施“{req.action}”")
-        await self._record()
-        return self._view
-
-    @rectify.validator
-    def _validate_rectify(self, req: RectifyRequest) -> None:
-        self._require({S.RECTIFYING}, "整改", req.actor)
-
-    @workflow.update
-    async def explain(self, req: ExplainRequest) -> RectificationView:
-        self._view.explanation = req.explanation
-        self._reply("explained", req.actor, f"解释说明：{req.explanation}")
-        await self._record()
-        return self._view
-
-    @explain.validator
-    def _validate_explain(self, req: ExplainRequest) -> None:
-        self._require({S.EXPLAINING}, "解释说明", req.actor)
+    @answer.validator
+    def _validate_answer(self, req: DepartmentAnswer) -> None:
+        if req.act.actor.department != self._view.department:
+            raise refuse(CaseErrorCode.WRONG_DEPARTMENT, "非责任部门，无权办理")
+        state, action = DEPARTMENT_ACTS[req.act.kind]
+        self._require_status({state}, action)
 
     def _reply(self, outcome: str, actor: Actor, message: str) -> None:
         self._view.outcome = outcome
@@ -194,11 +194,6 @@ class RectificationWorkflow:
         await self._record()
 
     # ---- helpers ------------------------------------------------------------------------------
-
-    def _require(self, allowed: set[RectificationStatus], action: str, actor: Actor) -> None:
-        if actor.department != self._view.department:
-            raise refuse(CaseErrorCode.WRONG_DEPARTMENT, "非责任部门，无权办理")
-        self._require_status(allowed, action)
 
     def _require_status(self, allowed: set[RectificationStatus], action: str) -> None:
         if self._view.status not in allowed:

@@ -5,6 +5,7 @@ feedback, review. Plain pydantic models and enums, free of side effects.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -41,20 +42,29 @@ class RectificationInput(BaseModel):
 
 
 class VerifyRequest(BaseModel):
+    kind: Literal["verify"] = "verify"
     actor: Actor
     reasonable: bool
     finding: str
 
 
 class RectifyRequest(BaseModel):
+    kind: Literal["rectify"] = "rectify"
     actor: Actor
     problem: str
     action: str
 
 
 class ExplainRequest(BaseModel):
+    kind: Literal["explain"] = "explain"
     actor: Actor
     explanation: str
+
+
+class DepartmentAnswer(BaseModel):
+    """What the responsible department does with it: 核实, then 整改 or 解释说明."""
+
+    act: Annotated[VerifyRequest | RectifyRequest | ExplainRequest, Field(discriminator="kind")]
 
 
 class FeedbackRequest(BaseModel):

@@ -17,6 +17,7 @@ from core.security import Principal
 from core.types import DEPARTMENT_ROLES, Role
 from workflows.rectification import RectificationWorkflow
 from workflows.rectification_messages import (
+    DepartmentAnswer,
     ExplainRequest,
     FeedbackRequest,
     RectificationStatus,
@@ -79,7 +80,9 @@ async def get_rectification(rectification_id: str, db: Db, principal: Reader) ->
 )
 async def verify(rectification_id: str, body: VerifyIn, db: Db, client: Temporal, principal: Reader):
     req = VerifyRequest(actor=principal.actor(), **body.model_dump())
-    return await _step(db, client, principal, rectification_id, RectificationWorkflow.verify, req)
+    return await _step(
+        db, client, principal, rectification_id, RectificationWorkflow.answer, DepartmentAnswer(act=req)
+    )
 
 
 @router.post(
@@ -89,7 +92,9 @@ async def verify(rectification_id: str, body: VerifyIn, db: Db, client: Temporal
 )
 async def rectify(rectification_id: str, body: RectifyIn, db: Db, client: Temporal, principal: Reader):
     req = RectifyRequest(actor=principal.actor(), **body.model_dump())
-    return await _step(db, client, principal, rectification_id, RectificationWorkflow.rectify, req)
+    return await _step(
+        db, client, principal, rectification_id, RectificationWorkflow.answer, DepartmentAnswer(act=req)
+    )
 
 
 @router.post(
@@ -97,7 +102,9 @@ async def rectify(rectification_id: str, body: RectifyIn, db: Db, client: Tempor
 )
 async def explain(rectification_id: str, body: ExplainIn, db: Db, client: Temporal, principal: Reader):
     req = ExplainRequest(actor=principal.actor(), **body.model_dump())
-    return await _step(db, client, principal, rectification_id, RectificationWorkflow.explain, req)
+    return await _step(
+        db, client, principal, rectification_id, RectificationWorkflow.answer, DepartmentAnswer(act=req)
+    )
 
 
 @router.post("/{rectification_id}/feedback", response_model=RectificationView, dependencies=_gate(_RATER))

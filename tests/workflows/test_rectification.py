@@ -25,6 +25,7 @@ from tests.workflows.fakes import (
 from workflows.case_messages import SUPERVISOR_INBOX, department_inbox
 from workflows.rectification import RectificationWorkflow
 from workflows.rectification_messages import (
+    DepartmentAnswer,
     ExplainRequest,
     FeedbackRequest,
     RectificationInput,
@@ -60,12 +61,16 @@ async def open_loop(h: Harness, rater: str | None = APPLICANT.username) -> tuple
     return rid, handle
 
 
-def verify(reasonable: bool, actor: Actor = MARKET) -> VerifyRequest:
-    return VerifyRequest(actor=actor, reasonable=reasonable, finding="经核实")
+def verify(reasonable: bool, actor: Actor = MARKET) -> DepartmentAnswer:
+    return DepartmentAnswer(act=VerifyRequest(actor=actor, reasonable=reasonable, finding="经核实"))
 
 
-def rectify() -> RectifyRequest:
-    return RectifyRequest(actor=MARKET, problem="窗口答复不清", action="已培训窗口人员")
+def rectify() -> DepartmentAnswer:
+    return DepartmentAnswer(act=RectifyRequest(actor=MARKET, problem="窗口答复不清", action="已培训窗口人员"))
+
+
+def explain(explanation: str) -> DepartmentAnswer:
+    return DepartmentAnswer(act=ExplainRequest(actor=MARKET, explanation=explanation))
 
 
 def feedback(accepted: bool, actor: Actor = APPLICANT) -> FeedbackRequest:
@@ -89,13 +94,12 @@ async def test_rectified_real_name_feedback_sent_back_once_then_closed(harness: 
     assert [n.recipient for n in opened.notifications] == [department_inbox("market")]
     assert opened.notifications[0].case_id == opened.view.case_id  # the case's notices
 
-    assert await refused(loop.execute_update(R.verify, verify(True, staff("tax")))) == E.WRONG_DEPARTMENT
-    assert await refused(loop.execute_update(R.rectify, rectify())) == E.INVALID_STATE
-    view = await loop.execute_update(R.verify, verify(True))
+    assert await refused(loop.execute_update(R.answer, verify(True, staff("tax")))) == E.WRONG_DEPARTMENT
+    assert await refused(loop.execute_update(R.answer, rectify())) == E.INVALID_STATE
+    view = await loop.execute_update(R.answer, verify(True))
     assert view.status == "rectifying"
-    explain = ExplainRequest(actor=MARKET, explanation="无")
-    assert await refused(loop.execute_update(R.explain, explain)) == E.INVALID_STATE
-    view = await loop.execute_update(R.rectify, rectify())
+    assert await refused(loop.execute_update(R.answer, explain("无"))) == E.INVALID_STATE
+    view = await loop.execute_update(R.answer, rectify())
     assert view.status == "awaiting_feedback" and view.outcome == "rectified"
     replied = view.replied_at
     assert "已答复" in h.fakes.loops(rid)[-1].notifications[0].message  # to the rater, by name
@@ -111,7 +115,7 @@ async def test_rectified_real_name_feedback_sent_back_once_then_closed(harness: 
     view = await loop.execute_update(R.review, review(False))  # sent back, once
     assert view.status == "rectifying" and view.sent_back
     assert h.fakes.loops(rid)[-1].notifications[0].recipient == department_inbox("market")
-    view = await loop.execute_update(R.rectify, rectify())
+    view = await loop.execute_update(R.answer, rectify())
     assert view.replied_at == replied  # on time is judged by the first reply
     await loop.execute_update(R.feedback, feedback(True))
     assert await refused(loop.execute_update(R.review, review(False))) == E.INVALID_STATE
@@ -136,15 +140,15 @@ async def test_rectified_real_name_feedback_sent_back_once_then_closed(harness: 
 async def test_an_anonymous_complaint_is_explained_and_goes_straight_to_review(harness: Harness) -> None:
     h = harness
     rid, loop = await open_loop(h, rater=None)
-    view = await loop.execute_update(R.verify, verify(False))
+    view = await loop.execute_update(R.answer, verify(False))
     assert view.status == "explaining"
-    assert await refused(loop.execute_update(R.rectify, rectify())) == E.INVALID_STATE
-    view = await loop.execute_update(R.explain, ExplainRequest(actor=MARKET, explanation="无法定依据"))
+    assert await refused(loop.execute_update(R.answer, rectify())) == E.INVALID_STATE
+    view = await loop.execute_update(R.answer, explain("无法定依据"))
     assert view.status == "awaiting_review" and view.outcome == "explained"  # no one to ask
     assert await refused(loop.execute_update(R.feedback, feedback(True))) == E.WRONG_SIGNER
     view = await loop.execute_update(R.review, review(False))
     assert view.status == "explaining"  # back to where it was answered
-    await loop.execute_update(R.explain, ExplainRequest(actor=MARKET, explanation="补充说明"))
+    await loop.execute_update(R.answer, explain("补充说明"))
     view = await loop.execute_update(R.review, review(True))
     assert view.status == "closed"
     assert events(await loop.result())[-3:] == ["sent_back", "explained", "closed"]
@@ -172,8 +176,8 @@ async def test_an_unanswered_loop_warns_then_escalates_once(harness: Harness) ->
 
     h.fakes.days_off.add(day_of(deadline))  # too late to move: an overdue loop keeps its deadline
     await loop.signal(R.calendar_changed)
-    await loop.execute_update(R.verify, verify(False))
-    view = await loop.execute_update(R.explain, ExplainRequest(actor=MARKET, explanation="已说明"))
+    await loop.execute_update(R.answer, verify(False))
+    view = await loop.execute_update(R.answer, explain("已说明"))
     assert view.deadline == deadline and "deadline_recomputed" not in events(view)
     assert len(h.fakes.escalations) == 1
 
@@ -209,8 +213,8 @@ async def test_a_calendar_change_after_the_reply_moves_nothing(harness: Harness)
     h = harness
     rid, loop = await open_loop(h)
     old = h.fakes.loops(rid)[0].view.deadline
-    await loop.execute_update(R.verify, verify(True))
-    await loop.execute_update(R.rectify, rectify())
+    await loop.execute_update(R.answer, verify(True))
+    await loop.execute_update(R.answer, rectify())
     assert old is not None
     h.fakes.days_off.add(day_of(old))
     await loop.signal(R.calendar_changed)

@@ -84,12 +84,7 @@ async def deadline(
 
 @router.put("/days/{day}", response_model=CalendarChangeOut)
 async def set_day(
-    day: IsoDate,
-    body: CalendarDayIn,
-    db: Db,
-    principal: Operator,
-    client: Temporal,
-    cfg: Cfg,
+    day: IsoDate, body: CalendarDayIn, db: Db, principal: Operator, client: Temporal, cfg: Cfg
 ) -> CalendarChangeOut:
     _in_range(day)
     await db.exec(_upsert(day, body.working, body.reason, principal.username))
@@ -98,11 +93,7 @@ async def set_day(
 
 @router.delete("/days/{day}", response_model=CalendarChangeOut)
 async def clear_day(
-    day: IsoDate,
-    db: Db,
-    principal: Operator,
-    client: Temporal,
-    cfg: Cfg,
+    day: IsoDate, db: Db, principal: Operator, client: Temporal, cfg: Cfg
 ) -> CalendarChangeOut:
     _in_range(day)
     await db.exec(delete(CalendarOverride).where(CalendarOverride.day == day))
@@ -111,12 +102,7 @@ async def clear_day(
 
 @router.put("/years/{year}", response_model=CalendarChangeOut)
 async def upload_year(
-    year: int,
-    body: CalendarYearIn,
-    db: Db,
-    principal: Operator,
-    client: Temporal,
-    cfg: Cfg,
+    year: int, body: CalendarYearIn, db: Db, principal: Operator, client: Temporal, cfg: Cfg
 ) -> CalendarChangeOut:
     """The State Council's schedule for a year: it replaces that year's overrides at once."""
     if not EARLIEST.year <= year <= LATEST.year:
